@@ -1,0 +1,42 @@
+# Each target does its own set-up: a virtualenv in .venv with the pinned dependencies.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export CANDLEFLOW_HOME ?= $(CURDIR)/.candleflow
+export DAGSTER_HOME ?= $(CANDLEFLOW_HOME)/dagster
+export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS = 1
+export DAGSTER_EVENT_BATCH_SIZE = 1000
+
+.PHONY: demo test ui bench setup
+
+$(BIN)/candleflow: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+setup: $(BIN)/candleflow
+
+$(DAGSTER_HOME)/dagster.yaml: deploy/dagster-sqlite.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp $< $@
+
+## Main job on the embedded default (SQLite, synthetic candles) for the demo universe, then its signals.
+demo: setup $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/candleflow universe sync config/universe-demo.txt
+	$(BIN)/candleflow preload --sessions 260
+	$(BIN)/dagster job execute -m candleflow.definitions -j market_data \
+		--tags "$$($(BIN)/candleflow universe range-tags)"
+	$(BIN)/candleflow signals
+
+## The test suite (needs the Postgres server at 127.0.0.1:5432).
+test: setup
+	$(BIN)/python -m pytest -q
+
+## The Dagster UI on http://127.0.0.1:3000 with the same instance as `make demo`.
+ui: setup $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+## Benchmark (JSON on stdout); pass ARGS, e.g. make bench ARGS="universe-day --symbols 250".
+bench: setup
+	$(BIN)/python -m candleflow.bench $(ARGS)

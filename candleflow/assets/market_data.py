@@ -1,0 +1,129 @@
+"""The four per-symbol assets, materialized by one range-aware step.
+
+Why one step for four assets: Dagster writes events per asset per partition, one at a time, and the
+multiprocess executor starts a fresh Python process per step (see README, "Design"). One step
+per run covers every selected asset and every symbol in the run's partition range, runs the stages
+in order on the whole batch, and then reports one materialization per asset for each symbol that
+succeeded. A symbol that failed gets none, so the UI's partition status stays true, and the step
+still succeeds for the others. ``can_subset`` keeps each asset materializable on its own.
+"""
+
+from collections.abc import Iterator
+
+import dagster as dg
+from pydantic import Field
+
+from candleflow.assets.events import report_materializations
+from candleflow.assets.partitions import symbols_partitions
+from candleflow.market.validation import format_utc
+from candleflow.pipeline.result import StageResult
+from candleflow.pipeline.stages import STAGES, PipelineContext, resolve_window, run_stages
+from candleflow.resources import CandleSourceResource, PipelineSettings, StoreResource
+
+GROUP = "market_data"
+OWNERS = ["team:market-data"]
+
+ASSET_SPECS = [
+    dg.AssetSpec("raw_candles", description="1-minute (or daily-only) OHLCV candles from the "
+                 "candle source, validated and upserted into the candles table.", kinds={"sql"}),
+    dg.AssetSpec("derived_bars", deps=["raw_candles"], description="5m, 15m, 30m, 1h bars aligned "
+                 "to the session open and daily bars per session, each with its 1m-bar count and "
+                 "completeness.", kinds={"sql"}),
+    dg.AssetSpec("indicators", deps=["derived_bars"], description="SMA, EMA, RSI, MACD, Bollinger "
+                 "bands, ATR and session VWAP per the indicator spec, in TA-Lib's conventions.",
+                 kinds={"sql"}),
+    dg.AssetSpec("scan_signals", deps=["derived_bars", "indicators"], description="Matches of the "
+                 "configured scan formulas, evaluated across the run's symbols.", kinds={"sql"}),
+]
+SPECS = [
+    spec.replace_attributes(group_name=GROUP, owners=OWNERS, skippable=True,
+                            partitions_def=symbols_partitions)
+    for spec in ASSET_SPECS
+]
+CHECK_SPECS = [
+    dg.AssetCheckSpec("valid_candles", asset="raw_candles",
+                      description="No symbol rejected by the bad-row rules or the source."),
+    dg.AssetCheckSpec("ohlc_consistent", asset="derived_bars",
+                      description="low <= open, close <= high; positive prices; volume >= 0."),
+    dg.AssetCheckSpec("aligned_bars", asset="derived_bars",
+                      description="Bars start on the session grid, no duplicates."),
+    dg.AssetCheckSpec("no_unexpected_gaps", asset="derived_bars",
+                      description="Derived bars exist exactly where 1m bars exist."),
+    dg.AssetCheckSpec("symbols_evaluated", asset="scan_signals",
+                      description="Every symbol evaluated by every scan without error."),
+]
+CHECK_ASSET = {spec.name: spec.asset_key for spec in CHECK_SPECS}
+
+
+class RunWindow(dg.Config):
+    start: str = Field(default="", description="First session (YYYY-MM-DD); empty = the source's "
+                       "default (latest closed session, or everything landed).")
+    end: str = Field(default="", description="Last session (YYYY-MM-DD); empty = same as start.")
+
+
+@dg.multi_asset(
+    name="market_data_pipeline",
+    specs=SPECS,
+    check_specs=CHECK_SPECS,
+    can_subset=True,
+    partitions_def=symbols_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    retry_policy=dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL,
+                                jitter=dg.Jitter.FULL),
+)
+def market_data_pipeline(context: dg.AssetExecutionContext, config: RunWindow, store: StoreResource,
+                         candle_source: CandleSourceResource,
+                         settings: PipelineSettings) -> Iterator[dg.AssetCheckResult]:
+    selected = {key.to_user_string() for key in context.selected_asset_keys}
+    stages = [stage for stage in STAGES if stage in selected]
+    symbols = list(context.partition_keys)
+    calendar = settings.sessions()
+    pipeline = PipelineContext(store=store.open(), source=candle_source.build(calendar),
+                               calendar=calendar, indicators=settings.indicator_specs(),
+                               scans=settings.scans())
+    try:
+        results = run_stages(pipeline, stages, symbols, resolve_window(pipeline, config.start, config.end))
+    finally:
+        pipeline.store.dispose()
+    for result in results:
+        _report_stage(context, result)
+        yield from _check_results(context, result)
+    if results and not any(result.succeeded for result in results):
+        failures = "; ".join(results[0].failed.values())
+        raise dg.Failure(description=f"every symbol failed: {failures}"[:2000])
+
+
+def _report_stage(context: dg.AssetExecutionContext, result: StageResult) -> None:
+    """One materialization per succeeded symbol (none for a failed one, so the UI stays true);
+    failures go to the log and to the checks."""
+    span = {}
+    if result.first_bar is not None:
+        span = {"first_bar": format_utc(result.first_bar), "last_bar": format_utc(result.last_bar)}
+    context.log.info(f"{result.stage}: {len(result.succeeded)} symbols, {result.rows_written} rows "
+                     f"in {result.seconds:.2f} s; {len(result.failed)} failed")
+    for symbol, reason in result.failed.items():
+        context.log.error(f"{result.stage} failed for {symbol}: {reason}")
+    if result.notes:
+        context.log.info(f"{result.stage}: {len(result.notes)} symbols with notes, e.g. "
+                         f"{next(iter(result.notes.values()))}")
+    shared = {"symbols_in_run": len(result.succeeded), "run_rows": result.rows_written,
+              "stage_seconds": round(result.seconds, 3), **span}
+    report_materializations(context, result.stage, {
+        symbol: {"rows": result.rows.get(symbol, 0), **shared,
+                 **({"note": result.notes[symbol]} if symbol in result.notes else {})}
+        for symbol in result.succeeded
+    })
+
+
+def _check_results(context: dg.AssetExecutionContext,
+                   result: StageResult) -> Iterator[dg.AssetCheckResult]:
+    selected = {key.name for key in context.selected_asset_check_keys}
+    for outcome in result.checks:
+        if outcome.name not in selected:
+            continue
+        yield dg.AssetCheckResult(
+            asset_key=CHECK_ASSET[outcome.name], check_name=outcome.name, passed=outcome.passed,
+            metadata={"symbols_checked": outcome.symbols_checked,
+                      "symbols_failed": len(outcome.failures),
+                      "failures": dg.MetadataValue.json(dict(list(outcome.failures.items())[:50]))},
+        )

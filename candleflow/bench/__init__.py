@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m candleflow.bench WORKLOAD ...`` prints JSON figures."""

@@ -1,0 +1,121 @@
+"""Workload "universe-day": N symbols with 260 sessions of daily history already stored, then
+one session of 1m bars taken through the whole pipeline in one Dagster run, launched the way a user
+launches it (``dagster job execute`` over the universe's partition range).
+
+Preloading is not timed. Timed: wall seconds from launching the CLI to its exit (signals stored),
+peak summed RSS of the CLI and every process it starts, and, from the run's event log, seconds per
+stage, rows written, event count, and Dagster's own share (wall minus the stages' seconds).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg2
+
+from candleflow.assets.partitions import partition_range_tags
+from candleflow.bench.procmem import PeakMemorySampler
+
+PG_ADMIN = "dbname=postgres user=postgres host=127.0.0.1 port=5432"
+REPO_DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+def bench_symbols(count: int) -> list[str]:
+    return [f"S{i:05d}" for i in range(count)]
+
+
+def _recreate_databases(*names: str) -> None:
+    conn = psycopg2.connect(PG_ADMIN)
+    conn.autocommit = True
+    with conn.cursor() as cursor:
+        for name in names:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            cursor.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+
+
+def prepare(workdir: Path, storage: str, symbols: list[str], history: int) -> dict[str, str]:
+    """A fresh Dagster instance and store with the universe and its daily history in place."""
+    home = workdir / "dagster"
+    home.mkdir(parents=True)
+    env = {**os.environ, "DAGSTER_HOME": str(home), "CANDLEFLOW_HOME": str(workdir),
+           "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1"}
+    if storage == "postgres":
+        _recreate_databases("candleflow_bench_dagster", "candleflow_bench_store")
+        shutil.copy(REPO_DEPLOY / "dagster-postgres.yaml", home / "dagster.yaml")
+        env.update(DAGSTER_PG_HOST="127.0.0.1", DAGSTER_PG_USER="postgres", DAGSTER_PG_PASSWORD="",
+                   DAGSTER_PG_DB="candleflow_bench_dagster",
+                   CANDLEFLOW_STORE_URL="postgresql://postgres@127.0.0.1:5432/candleflow_bench_store")
+    else:
+        shutil.copy(REPO_DEPLOY / "dagster-sqlite.yaml", home / "dagster.yaml")
+    cli = [sys.executable, "-m", "candleflow.cli"]
+    subprocess.run([*cli, "universe", "add", *symbols], env=env, check=True, capture_output=True)
+    subprocess.run([*cli, "preload", "--sessions", str(history)], env=env, check=True,
+                   capture_output=True)
+    return env
+
+
+def timed_run(env: dict[str, str], symbols: list[str]) -> dict:
+    command = ["dagster", "job", "execute", "-m", "candleflow.definitions", "-j", "market_data",
+               "--tags", json.dumps(partition_range_tags(symbols))]
+    command[0] = str(Path(sys.executable).with_name("dagster"))
+    log = Path(env["CANDLEFLOW_HOME"]) / "run.log"
+    started = time.perf_counter()
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        with PeakMemorySampler(process.pid) as memory:
+            code = process.wait()
+    wall = time.perf_counter() - started
+    if code != 0:
+        raise RuntimeError(f"dagster job execute exited {code}; see {log}:\n{log.read_text()[-3000:]}")
+    return {"wall_seconds": round(wall, 2), "peak_memory_mb": round(memory.peak / 2**20, 1),
+            **run_figures(env["DAGSTER_HOME"], wall)}
+
+
+def run_figures(dagster_home: str, wall: float) -> dict:
+    """Stage seconds, rows and event counts of the instance's latest run."""
+    from dagster import AssetKey, DagsterEventType, DagsterInstance
+
+    os.environ["DAGSTER_HOME"] = dagster_home
+    with DagsterInstance.get() as instance:
+        run = instance.get_runs(limit=1)[0]
+        events = instance.all_logs(run.run_id)
+        stages, rows = {}, {}
+        for record in events:
+            event = record.dagster_event
+            if event is None or event.event_type != DagsterEventType.ASSET_MATERIALIZATION:
+                continue
+            materialization = event.event_specific_data.materialization
+            name = materialization.asset_key.to_user_string()
+            if name not in stages:
+                stages[name] = materialization.metadata["stage_seconds"].value
+                rows[name] = materialization.metadata["run_rows"].value
+        record = instance.get_run_record_by_id(run.run_id)
+        materialized = {name: len(instance.get_materialized_partitions(AssetKey(name))) for name in stages}
+    stage_total = sum(stages.values())
+    return {
+        "run_status": run.status.value,
+        "stage_seconds": {k: round(v, 2) for k, v in stages.items()},
+        "rows_written": rows,
+        "dagster_bookkeeping_seconds": round(wall - stage_total, 2),
+        "dagster_share": round((wall - stage_total) / wall, 3),
+        "run_queue_to_start_seconds": round((record.start_time or 0) - record.create_timestamp.timestamp(), 2),
+        "events_in_run": len(events),
+        "partitions_materialized": materialized,
+    }
+
+
+def universe_day(symbols: int, storage: str, runs: int, history: int = 260) -> dict:
+    universe = bench_symbols(symbols)
+    results = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory(prefix="candleflow-bench-") as tmp:
+            env = prepare(Path(tmp), storage, universe, history)
+            results.append(timed_run(env, universe))
+    return {"workload": "universe-day", "symbols": symbols, "storage": storage,
+            "history_sessions": history, "runs": results}

@@ -1,0 +1,141 @@
+"""The ``candleflow`` command: manage the universe, preload history, show signals.
+
+Runs themselves go through Dagster (``dagster job execute``, the UI, schedules and sensors).
+"""
+
+import argparse
+import json
+import sys
+from datetime import UTC, date, datetime
+
+import pandas as pd
+
+from candleflow.environment import store_url
+from candleflow.market.symbols import SymbolError, read_universe_file, require_known, validate_symbols
+
+
+def _instance():
+    import dagster as dg
+
+    return dg.DagsterInstance.get()
+
+
+def _universe(instance) -> list[str]:
+    from candleflow.assets.partitions import SYMBOLS_PARTITIONS_NAME
+
+    return list(instance.get_dynamic_partitions(SYMBOLS_PARTITIONS_NAME))
+
+
+def cmd_universe(args) -> int:
+    from candleflow.assets.partitions import SYMBOLS_PARTITIONS_NAME
+
+    instance = _instance()
+    current = _universe(instance)
+    if args.action == "list":
+        print("\n".join(current))
+    elif args.action == "range-tags":
+        if not current:
+            raise SymbolError("the universe is empty: add symbols with `candleflow universe add`")
+        from candleflow.assets.partitions import partition_range_tags
+
+        print(json.dumps(partition_range_tags(current)))
+    elif args.action == "add":
+        wanted = validate_symbols(args.symbols)
+        new = [s for s in wanted if s not in set(current)]
+        instance.add_dynamic_partitions(SYMBOLS_PARTITIONS_NAME, new)
+        print(f"added {len(new)} symbol(s); universe has {len(current) + len(new)}")
+    elif args.action == "remove":
+        for symbol in require_known(args.symbols, current):
+            instance.delete_dynamic_partition(SYMBOLS_PARTITIONS_NAME, symbol)
+        print(f"removed {len(args.symbols)} symbol(s)")
+    elif args.action == "sync":
+        wanted = read_universe_file(args.file)
+        new = [s for s in wanted if s not in set(current)]
+        gone = [s for s in current if s not in set(wanted)]
+        instance.add_dynamic_partitions(SYMBOLS_PARTITIONS_NAME, new)
+        for symbol in gone:
+            instance.delete_dynamic_partition(SYMBOLS_PARTITIONS_NAME, symbol)
+        print(f"universe synced to {args.file}: {len(new)} added, {len(gone)} removed, "
+              f"{len(wanted)} symbols")
+    return 0
+
+
+def cmd_preload(args) -> int:
+    """Daily history from the synthetic source, ending the session before the last closed one."""
+    from candleflow.market.calendar import ExchangeSessions
+    from candleflow.pipeline.history import preload_daily_history
+    from candleflow.store import CandleStore
+
+    symbols = validate_symbols(args.symbols) if args.symbols else _universe(_instance())
+    calendar = ExchangeSessions()
+    through = date.fromisoformat(args.through) if args.through else None
+    store = CandleStore(store_url())
+    store.create_schema()
+    rows, first, last = preload_daily_history(store, calendar, symbols, args.sessions, args.seed, through)
+    print(f"preloaded {rows} daily bars for {len(symbols)} symbols, sessions {first}..{last}")
+    return 0
+
+
+def cmd_signals(args) -> int:
+    from candleflow.store import CandleStore
+
+    store = CandleStore(store_url())
+    store.create_schema()
+    since = None
+    if args.since:
+        since = int(datetime.fromisoformat(args.since).replace(tzinfo=UTC).timestamp())
+    signals = store.read_signals(since)
+    if signals.empty:
+        print("no signals stored")
+        return 0
+    latest = signals.groupby("scan", sort=False).head(args.limit)
+    latest = latest.assign(bar_start=pd.to_datetime(latest["bar_start"], unit="s", utc=True),
+                           term_values=latest["term_values"].map(_short_terms))
+    with pd.option_context("display.max_colwidth", 90, "display.width", 200):
+        print(latest[["scan", "symbol", "interval", "bar_start", "term_values"]].to_string(index=False))
+    print(f"\n{len(signals)} signal(s) stored across {signals['scan'].nunique()} scan(s)")
+    return 0
+
+
+def _short_terms(values: dict) -> str:
+    return ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="candleflow", description=__doc__)
+    sub = root.add_subparsers(dest="command", required=True)
+    universe = sub.add_parser("universe", help="symbols = the 'symbols' dynamic partitions")
+    actions = universe.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="print the universe")
+    actions.add_parser("range-tags", help="print run tags covering the whole universe as one range")
+    actions.add_parser("add", help="add symbols").add_argument("symbols", nargs="+")
+    actions.add_parser("remove", help="remove symbols").add_argument("symbols", nargs="+")
+    actions.add_parser("sync", help="make the universe equal a universe file").add_argument("file")
+    universe.set_defaults(func=cmd_universe)
+
+    preload = sub.add_parser("preload", help="store synthetic daily history before a run")
+    preload.add_argument("--sessions", type=int, default=260)
+    preload.add_argument("--through", help="last session to preload (default: the session before "
+                         "the latest closed one)")
+    preload.add_argument("--seed", type=int, default=7)
+    preload.add_argument("--symbols", nargs="*", help="default: the universe")
+    preload.set_defaults(func=cmd_preload)
+
+    signals = sub.add_parser("signals", help="print stored scan signals, newest first")
+    signals.add_argument("--since", help="only bars from this date (YYYY-MM-DD)")
+    signals.add_argument("--limit", type=int, default=10, help="rows per scan")
+    signals.set_defaults(func=cmd_signals)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (SymbolError, ValueError, FileNotFoundError) as exc:
+        print(f"candleflow: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

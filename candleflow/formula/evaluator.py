@@ -1,0 +1,490 @@
+"""Evaluation of node trees on blocks of symbols.
+
+A ``ChunkContext`` evaluates nodes for a block of rows (symbols) of one panel as 2-D arrays, with a
+cache keyed by the nodes' canonical text, so that sub-expressions shared by the formulas of a scan
+set (``close``, ``sma(close, 50)``, ...) are computed once per block.
+
+Bar counting. Everything that counts bars (offsets, windows, TA-Lib indicators) counts the
+symbol's *own* bars. A block whose symbols each have one contiguous run of bars is evaluated on the
+panel's time grid directly. If a symbol lacks a bar in the middle of its history (a gap: a halt, a
+minute without trades), the block is evaluated in a *compact* layout where each row holds only that
+symbol's bars, right-aligned, and results are mapped back to the grid. So ``close[1]`` is the
+symbol's previous bar and ``sma(close, 20)`` its last 20 bars, whatever other symbols did; a gap is
+never a NaN that poisons a smoothed indicator.
+
+Cross-sectional functions (rank, percentile, zscore) need their argument for every symbol of the
+panel: a ``PanelStore`` (one per panel per evaluation) computes the argument over all rows, block by
+block, computes the cross section, and keeps it for every later block.
+
+``tf(interval, x)`` evaluates x in a context on the other panel for the same symbols and aligns it
+(see ``PanelStore.source_columns``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from functools import reduce
+from typing import Mapping
+
+import numpy as np
+
+from ..market.intervals import DAILY, INTRADAY_SECONDS
+from . import kernels as k
+from .functions import CROSS_SECTION, ROWWISE, TIMEFRAME
+from .limits import CHUNK_SYMBOLS
+from .nodes import Arith, Call, Compare, Field, Logic, Neg, Node, Not, Num, Offset
+from .panel import BarPanel
+
+#: Longest possible daily session, in seconds: an intraday bar less than this after the start of
+#: a daily bar belongs to that daily bar's session.
+MAX_SESSION_SECONDS = 86400
+
+
+class Cancelled(Exception):
+    """Raised between blocks when the cancel event is set."""
+
+
+class TimedOut(Exception):
+    """Raised inside a block when its deadline has passed."""
+
+
+class Clock:
+    """A deadline shared by a block's context and its sub-contexts; None = no limit."""
+
+    __slots__ = ("deadline",)
+
+    def __init__(self, seconds: float | None) -> None:
+        self.deadline = None if seconds is None else time.perf_counter() + seconds
+
+    def check(self) -> None:
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            raise TimedOut()
+
+    def extend(self, seconds: float) -> None:
+        if self.deadline is not None:
+            self.deadline += seconds
+
+
+class EvalEnv:
+    """What all blocks of one evaluation share: the panels, one PanelStore per panel, the cancel
+    event and the per-symbol time limit."""
+
+    def __init__(
+        self,
+        panels: Mapping[str, BarPanel],
+        *,
+        cancel=None,
+        symbol_timeout_s: float | None = None,
+        chunk_symbols: int = CHUNK_SYMBOLS,
+    ) -> None:
+        self.panels = panels
+        self.cancel = cancel
+        self.symbol_timeout_s = symbol_timeout_s
+        self.chunk_symbols = max(1, int(chunk_symbols))
+        self.stores: dict[str, PanelStore] = {}
+        self.cross_section_seconds = 0.0
+        self._cs_depth = 0
+
+    def store(self, interval: str) -> "PanelStore":
+        st = self.stores.get(interval)
+        if st is None:
+            panel = self.panels.get(interval)
+            if panel is None:
+                raise ValueError(f"no {interval} panel was given")
+            st = self.stores[interval] = PanelStore(self, panel)
+        return st
+
+    def clock(self, n_symbols: int) -> Clock:
+        t = self.symbol_timeout_s
+        return Clock(None if t is None else t * max(n_symbols, 1))
+
+    def check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled()
+
+
+class PanelStore:
+    """Per-panel state of one evaluation: cross sections, their arguments, alignment indexes."""
+
+    def __init__(self, env: EvalEnv, panel: BarPanel) -> None:
+        self.env = env
+        self.panel = panel
+        self.cs: dict[str, np.ndarray] = {}
+        self.full: dict[str, np.ndarray] = {}
+        self.row_errors: dict[int, str] = {}
+        self._source_cols: dict[str, np.ndarray] = {}
+        self._rank_neg: dict[str, np.ndarray] = {}
+
+    def cross_section(self, node: Call) -> np.ndarray:
+        got = self.cs.get(node.key)
+        if got is not None:
+            return got
+        env = self.env
+        t0 = time.perf_counter()
+        env._cs_depth += 1
+        try:
+            res = node.spec.impl(self.argument(node))
+        finally:
+            env._cs_depth -= 1
+        if env._cs_depth == 0:
+            env.cross_section_seconds += time.perf_counter() - t0
+        self.cs[node.key] = res
+        return res
+
+    def argument(self, node: Call) -> np.ndarray:
+        """The argument of a cross-sectional call for every row (computed once)."""
+        arg = node.args[0]
+        full = self.full.get(arg.key)
+        if full is None:
+            full = self.full[arg.key] = self.evaluate_all(arg)
+        return full
+
+    def rank_top(self, node: Call, top: int) -> np.ndarray:
+        """rank(x) <= top for every row and bar, by partition instead of a full sort."""
+        key = f"{node.key} <= {top}"
+        got = self.cs.get(key)
+        if got is not None:
+            return got
+        env = self.env
+        t0 = time.perf_counter()
+        env._cs_depth += 1
+        try:
+            res, neg = k.cs_top_k(self.argument(node), top)
+        finally:
+            env._cs_depth -= 1
+        if env._cs_depth == 0:
+            env.cross_section_seconds += time.perf_counter() - t0
+        self.cs[key] = res
+        self._rank_neg[node.key] = neg
+        return res
+
+    def rank_at(self, node: Call, rows: np.ndarray, cols: np.ndarray) -> np.ndarray | None:
+        """rank values at some cells only, if a rank_top of this node has been computed."""
+        neg = self._rank_neg.get(node.key)
+        if neg is None:
+            return None
+        full = self.full[node.args[0].key]
+        return k.cs_rank_at(neg, rows, cols, full[rows, cols])
+
+    def evaluate_all(self, node: Node) -> np.ndarray:
+        """node's values for every row of the panel, on the grid (block by block)."""
+        p = self.panel
+        out = np.full((p.n_symbols, p.n_bars), np.nan)
+        step = self.env.chunk_symbols
+        for start in range(0, p.n_symbols, step):
+            stop = min(start + step, p.n_symbols)
+            self.env.check_cancel()
+            try:
+                ctx = ChunkContext(self, slice(start, stop), self.env.clock(stop - start))
+                out[start:stop] = ctx.grid_values(node)
+                for r, msg in ctx.row_errors.items():
+                    self.row_errors.setdefault(start + r, msg)
+            except Cancelled:
+                raise
+            except Exception:
+                for r in range(start, stop):
+                    self.env.check_cancel()
+                    try:
+                        ctx = ChunkContext(self, slice(r, r + 1), self.env.clock(1))
+                        out[r] = ctx.grid_values(node)[0]
+                        for msg in ctx.row_errors.values():
+                            self.row_errors.setdefault(r, msg)
+                    except Cancelled:
+                        raise
+                    except TimedOut:
+                        self.row_errors.setdefault(r, f"timed out after {self.env.symbol_timeout_s:g} s")
+                    except Exception as exc:
+                        self.row_errors.setdefault(r, f"{type(exc).__name__}: {exc}")
+        return out
+
+    def source_columns(self, interval: str) -> np.ndarray:
+        """For each bar of this panel: the latest bar of the ``interval`` panel a tf() value may
+        come from (-1 for none). Daily: the last session strictly before the current bar's session
+        (the daily bar k with the greatest start <= t is the current session if t is less than 24 h
+        after its start; then k-1 is used, else k). Intraday: the last bar whose end
+        (start + length) is <= the current bar's start. No look-ahead either way; completeness is
+        checked per symbol afterwards."""
+        got = self._source_cols.get(interval)
+        if got is None:
+            t = self.panel.bar_start
+            q = self.env.panels[interval].bar_start
+            if len(q) == 0:
+                got = np.full(len(t), -1, dtype=np.int64)
+            elif interval == DAILY:
+                kk = np.searchsorted(q, t, side="right") - 1
+                in_session = (kk >= 0) & (t < q[np.clip(kk, 0, None)] + MAX_SESSION_SECONDS)
+                got = np.where(in_session, kk - 1, kk).astype(np.int64)
+            else:
+                ends = q + INTRADAY_SECONDS[interval]
+                got = (np.searchsorted(ends, t, side="right") - 1).astype(np.int64)
+            self._source_cols[interval] = got
+        return got
+
+
+def _is_rank(node: Node) -> bool:
+    return isinstance(node, Call) and node.spec.name == "rank"
+
+
+class ChunkContext:
+    """Evaluates nodes for a block of rows of one panel (see the module docstring)."""
+
+    def __init__(self, store: PanelStore, rows, clock: Clock) -> None:
+        self.store = store
+        self.env = store.env
+        self.panel = store.panel
+        self.rows = rows
+        self.clock = clock
+        self.cache: dict[str, object] = {}
+        self.memo_cache: dict[object, object] = {}
+        self.row_errors: dict[int, str] = {}
+        #: row errors by the key of the node whose computation raised them
+        self.errors_by_key: dict[str, dict[int, str]] = {}
+        self._stack: list[str] = []
+        self._subs: dict[str, tuple[ChunkContext, np.ndarray]] = {}
+        self._fields: dict[str, np.ndarray] = {}
+        present = self.panel.present[rows]
+        self.present_grid = present
+        self.n_rows = present.shape[0]
+        self.counts = present.sum(axis=1)
+        g = present.shape[1]
+        if self.n_rows and g:
+            first = present.argmax(axis=1)
+            last = g - 1 - present[:, ::-1].argmax(axis=1)
+            holes = bool(((self.counts > 0) & (self.counts != last - first + 1)).any())
+        else:
+            holes = False
+        self.compact = holes
+        if holes:
+            w = int(self.counts.max())
+            self.first_col = w - self.counts
+            r_idx, g_idx = np.nonzero(present)
+            offsets = np.concatenate(([0], np.cumsum(self.counts)[:-1]))
+            within = np.arange(len(r_idx)) - offsets[r_idx]
+            c_idx = w - self.counts[r_idx] + within
+            self._r, self._g, self._c = r_idx, g_idx, c_idx
+            self.width = w
+            self.present = np.zeros((self.n_rows, w), dtype=bool)
+            self.present[r_idx, c_idx] = True
+        else:
+            self.width = g
+            self.present = present
+            self.first_col = present.argmax(axis=1) if g else np.zeros(self.n_rows, dtype=np.int64)
+        self._grid_col: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ layout
+
+    @property
+    def symbols(self) -> list[str]:
+        idx = range(self.panel.n_symbols)[self.rows] if isinstance(self.rows, slice) else self.rows
+        return [self.panel.symbols[i] for i in idx]
+
+    def to_grid(self, arr: np.ndarray) -> np.ndarray:
+        if not self.compact:
+            return arr
+        out = np.full((self.n_rows, self.panel.n_bars), np.nan)
+        out[self._r, self._g] = arr[self._r, self._c]
+        return out
+
+    def from_grid(self, arr: np.ndarray) -> np.ndarray:
+        if not self.compact:
+            return arr
+        out = np.full((self.n_rows, self.width), np.nan)
+        out[self._r, self._c] = arr[self._r, self._g]
+        return out
+
+    def has_history(self, n: int) -> np.ndarray:
+        """True on each bar that is at least the symbol's n-th own bar (each row's bars form one
+        contiguous run in the layout, starting at ``first_col``)."""
+        return np.arange(self.width) >= (self.first_col + (n - 1))[:, None]
+
+    @property
+    def grid_col(self) -> np.ndarray:
+        """Grid column of each cell of the layout (-1 for padding)."""
+        if self._grid_col is None:
+            if self.compact:
+                gc = np.full((self.n_rows, self.width), -1, dtype=np.int64)
+                gc[self._r, self._c] = self._g
+            else:
+                gc = np.broadcast_to(np.arange(self.width, dtype=np.int64), (self.n_rows, self.width))
+            self._grid_col = gc
+        return self._grid_col
+
+    def as_array(self, v) -> np.ndarray:
+        """A value as a 2-D array of the layout (a constant becomes a series on the symbol's bars)."""
+        if np.ndim(v) == 0:
+            return np.where(self.present, float(v), np.nan)
+        return v
+
+    def grid_values(self, node: Node) -> np.ndarray:
+        return self.to_grid(self.as_array(self.eval(node)))
+
+    # ------------------------------------------------------------------ services for functions
+
+    def field(self, name: str) -> np.ndarray:
+        got = self._fields.get(name)
+        if got is None:
+            got = self.from_grid(self.panel.field(name)[self.rows])
+            self._fields[name] = got
+        return got
+
+    def tick(self) -> None:
+        self.clock.check()
+
+    def memo(self, key, compute):
+        got = self.memo_cache.get(key)
+        if got is None:
+            got = self.memo_cache[key] = compute()
+        return got
+
+    def talib(self, fn, inputs, params, n_out: int) -> list[np.ndarray]:
+        name = getattr(fn, "__name__", "talib")
+
+        def on_error(r: int, exc: BaseException) -> None:
+            self.record_error(r, f"{name}: {exc}")
+
+        return k.talib_rows(fn, inputs, params, n_out, on_error, self.tick)
+
+    def record_error(self, row: int, message: str) -> None:
+        key = self._stack[-1] if self._stack else ""
+        self.errors_by_key.setdefault(key, {}).setdefault(row, message)
+        self.row_errors.setdefault(row, message)
+
+    def errors_of(self, keys) -> dict[int, str]:
+        """Row errors raised while computing any of the nodes with these keys."""
+        out: dict[int, str] = {}
+        for key in keys:
+            for r, msg in self.errors_by_key.get(key, {}).items():
+                out.setdefault(r, msg)
+        return out
+
+    # ------------------------------------------------------------------ evaluation
+
+    def eval(self, node: Node):
+        key = node.key
+        got = self.cache.get(key)
+        if got is not None:
+            return got
+        self.clock.check()
+        self._stack.append(key)
+        try:
+            value = self._compute(node)
+        finally:
+            self._stack.pop()
+        self.clock.check()
+        self.cache[key] = value
+        return value
+
+    def _compute(self, node: Node):
+        if isinstance(node, Num):
+            return node.value
+        if isinstance(node, Field):
+            return self.field(node.name)
+        if isinstance(node, Compare):
+            fast = self._rank_compare(node)
+            if fast is not None:
+                return fast
+            return k.compare(node.op, self.eval(node.left), self.eval(node.right))
+        if isinstance(node, Arith):
+            if node.op == "**":
+                return k.power(self.eval(node.left), node.right.value)  # type: ignore[attr-defined]
+            return k.ARITH[node.op](self.eval(node.left), self.eval(node.right))
+        if isinstance(node, Logic):
+            fn = k.kleene_and if node.op == "and" else k.kleene_or
+            return reduce(fn, [self.eval(o) for o in node.operands])
+        if isinstance(node, Not):
+            return k.kleene_not(self.eval(node.x))
+        if isinstance(node, Neg):
+            return k.neg(self.eval(node.x))
+        if isinstance(node, Offset):
+            return k.shift(self.as_array(self.eval(node.x)), node.bars)
+        if isinstance(node, Call):
+            cat = node.spec.category
+            if cat == ROWWISE:
+                args = [self.as_array(self.eval(a)) if isinstance(a, Node) else a for a in node.args]
+                return node.spec.impl(self, *args)
+            if cat == CROSS_SECTION:
+                t0 = time.perf_counter()
+                grid = self.store.cross_section(node)
+                self.clock.extend(time.perf_counter() - t0)
+                for r, msg in self._store_errors():
+                    self.record_error(r, msg)
+                return self.from_grid(grid[self.rows])
+            if cat == TIMEFRAME:
+                return self._timeframe(node)
+        raise TypeError(f"cannot evaluate {type(node).__name__}")  # unreachable for parsed trees
+
+    _MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+    def _rank_compare(self, node: Compare):
+        """``rank(x) <= K`` and the like (``<``, ``>``, ``>=``, either side), when the full rank
+        has not been computed anyway: the cheaper top-k test of the panel store. Same values."""
+        left, right, op = node.left, node.right, node.op
+        if isinstance(right, Num) and _is_rank(left):
+            rank, bound = left, right.value
+        elif isinstance(left, Num) and _is_rank(right):
+            rank, bound, op = right, left.value, self._MIRROR.get(op, op)
+        else:
+            return None
+        if op not in self._MIRROR or rank.key in self.cache or rank.key in self.store.cs:
+            return None
+        # ranks are whole numbers: rank <= K <=> rank <= floor(K); rank < K <=> rank <= ceil(K) - 1
+        if op in ("<=", ">"):
+            kk = math.floor(bound)
+        else:
+            kk = math.ceil(bound) - 1
+        kk = int(min(max(kk, 0), self.panel.n_symbols))
+        t0 = time.perf_counter()
+        grid = self.store.rank_top(rank, kk)
+        self.clock.extend(time.perf_counter() - t0)
+        for r, msg in self._store_errors():
+            self.record_error(r, msg)
+        out = self.from_grid(grid[self.rows])
+        if op in (">", ">="):
+            out = k.kleene_not(out)
+        return out
+
+    def values_at(self, node: Node, rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
+        """node's values at the layout cells (rr, cc) (for the terms of matches): the rank of a
+        top-k test is counted at those cells only instead of ranking everything."""
+        if _is_rank(node) and node.key not in self.cache:
+            idx = np.arange(self.panel.n_symbols)[self.rows]
+            got = self.store.rank_at(node, idx[rr], self.grid_col[rr, cc])
+            if got is not None:
+                return got
+        return self.as_array(self.eval(node))[rr, cc]
+
+    def _store_errors(self):
+        errs = self.store.row_errors
+        if not errs:
+            return []
+        idx = range(self.panel.n_symbols)[self.rows] if isinstance(self.rows, slice) else self.rows
+        return [(i, errs[r]) for i, r in enumerate(idx) if r in errs]
+
+    # ------------------------------------------------------------------ other intervals
+
+    def sub_context(self, interval: str) -> tuple["ChunkContext", np.ndarray]:
+        """A context on the ``interval`` panel for this block's symbols, and the local rows of
+        this block that the other panel has."""
+        got = self._subs.get(interval)
+        if got is None:
+            store = self.env.store(interval)
+            q_rows = store.panel.rows_of(self.symbols)
+            sel = np.flatnonzero(q_rows >= 0)
+            got = (ChunkContext(store, q_rows[sel], self.clock), sel)
+            self._subs[interval] = got
+        return got
+
+    def _timeframe(self, node: Call):
+        interval, x = node.args
+        if interval == self.panel.interval:
+            return self.eval(x)
+        sub, sel = self.sub_context(interval)
+        out = np.full((self.n_rows, self.panel.n_bars), np.nan)
+        if len(sel):
+            values = sub.grid_values(x)
+            last_done = sub.memo("last_done", lambda: k.last_completed_index(sub.panel.complete[sub.rows]))
+            out[sel] = k.align(values, last_done, self.store.source_columns(interval))
+            for r, msg in sub.row_errors.items():
+                self.record_error(int(sel[r]), msg)
+        return self.from_grid(out)

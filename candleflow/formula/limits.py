@@ -1,0 +1,24 @@
+"""Limits of the formula language. Formulas are user input: everything is capped."""
+
+#: Longest formula text accepted, in characters.
+MAX_LENGTH = 2000
+#: Deepest nesting of brackets and of sub-expressions.
+MAX_DEPTH = 32
+#: Most syntax elements (names, numbers, operators, calls, ...) in one formula.
+MAX_NODES = 256
+#: Largest window argument (``n`` of sma, highest, any_of, ...), in bars.
+MAX_WINDOW = 5000
+#: Largest ``x[k]`` offset, in bars.
+MAX_OFFSET = 1000
+#: Largest magnitude of the literal exponent of ``**``.
+MAX_EXPONENT = 10
+#: Extra bars of history loaded (when available, not required) once a path uses a smoothed
+#: (recursive) indicator, so that its values match a full-history computation.
+WARMUP_BARS = 250
+#: Largest history, in bars of one interval, that a formula may require.
+MAX_HISTORY_BARS = 20000
+#: Seconds of one daily session used to convert intraday lookbacks to daily bars (6.5 h regular
+#: US session; shorter than any 24 h market, so the conversion never asks for too few days).
+SESSION_SECONDS = 23400
+#: Symbols evaluated together as one 2-D block.
+CHUNK_SYMBOLS = 128

@@ -1,0 +1,1 @@
+"""Dagster instance storage extensions, named from dagster.yaml (see deploy/dagster-sqlite.yaml)."""

@@ -1,0 +1,17 @@
+"""Jobs."""
+
+import dagster as dg
+
+from candleflow.assets.market_data import market_data_pipeline
+from candleflow.assets.partitions import symbols_partitions
+
+market_data_job = dg.define_asset_job(
+    "market_data",
+    selection=dg.AssetSelection.assets(market_data_pipeline),
+    partitions_def=symbols_partitions,
+    executor_def=dg.multiprocess_executor,
+    description="Raw candles -> derived bars -> indicators -> scan signals for a symbol, or for a "
+    "range of symbols in one run (tags dagster/asset_partition_range_start/_end).",
+)
+
+defs = dg.Definitions(jobs=[market_data_job])

@@ -1,0 +1,138 @@
+"""Derived bars (5m, 15m, 30m, 1h, 1d) from 1-minute candles.
+
+Intraday bars are aligned to each session's open, not to the clock: bar_start = open + k * interval,
+so XNYS hourly bars start at 09:30, 10:30, ... New York time whatever the UTC offset, and the last
+one (15:30-16:00, or the tail before an early close) is shorter than the interval. A daily bar is
+one session, stamped with the session's open. Buckets with no 1m bar give no bar (no forward fill).
+
+The input is sorted by (symbol, bar_start), so each output bar is a run of consecutive rows and
+every aggregate is a numpy ``reduceat`` over the run starts: no sort and no groupby.
+"""
+
+import datetime
+
+import numpy as np
+import pandas as pd
+from pandas.api.extensions import ExtensionArray
+
+from candleflow.market.frames import CANDLE_DTYPES, empty_candles
+from candleflow.market.intervals import DAILY, DERIVED_INTERVALS, INTRADAY_SECONDS, check_interval
+
+
+def _utc(t: int) -> str:
+    moment = datetime.datetime.fromtimestamp(int(t), tz=datetime.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _session_index(symbols: ExtensionArray, t: np.ndarray, opens: np.ndarray, closes: np.ndarray):
+    """Index of the session (in ``opens``/``closes``) of each 1m bar; ValueError if it has none."""
+    k = np.searchsorted(opens, t, side="right") - 1
+    outside = (k < 0) | (t >= closes[np.maximum(k, 0)])
+    if outside.any():
+        i = int(np.argmax(outside))
+        raise ValueError(f"1m bar of {symbols[i]!r} at {_utc(t[i])} is outside every session")
+    return k
+
+
+def _run_starts(new_symbol: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Positions where a run of equal (symbol, key) starts; ``new_symbol[i]`` flags row i+1."""
+    new_run = np.empty(len(keys), dtype=bool)
+    new_run[0] = True
+    new_run[1:] = new_symbol | (keys[1:] != keys[:-1])
+    return np.flatnonzero(new_run)
+
+
+def symbol_starts(symbols: ExtensionArray, bar_start: np.ndarray) -> np.ndarray:
+    """Row positions where each symbol's rows begin (``symbols``: a candle frame's symbol array).
+
+    ValueError unless the rows are sorted by (symbol, bar_start) without duplicate bars, which is
+    what lets callers treat each symbol, and each bar, as one run of consecutive rows.
+    """
+    new_symbol = np.asarray(symbols[1:] != symbols[:-1], dtype=bool)
+    starts = np.flatnonzero(np.concatenate(([True], new_symbol)))
+    if not (
+        (new_symbol | (bar_start[1:] > bar_start[:-1])).all()
+        and pd.Series(symbols.take(starts)).is_unique
+    ):
+        raise ValueError(
+            "candles must be sorted by (symbol, bar_start) without duplicate bars; "
+            "pass them through candleflow.market.frames.as_candle_frame"
+        )
+    return starts
+
+
+def _data_horizon(
+    new_group: np.ndarray, last_minute: np.ndarray, close: np.ndarray, as_of: int
+) -> np.ndarray:
+    """Per output bar, when the data of its (symbol, session) end, by the rule in derive_bars.
+
+    ``new_group`` flags the bars that begin a (symbol, session); ``last_minute`` is each bar's last
+    1m bar_start and ``close`` its session's close.
+    """
+    group_starts = np.flatnonzero(new_group)
+    group_sizes = np.diff(np.append(group_starts, len(new_group)))
+    group_last_minute = last_minute[group_starts + group_sizes - 1]
+    live = np.repeat(np.maximum(as_of, group_last_minute + 60), group_sizes)
+    return np.where(as_of >= close, close, live)
+
+
+def derive_bars(
+    minutes: pd.DataFrame, interval: str, sessions: pd.DataFrame, as_of: int | None = None
+) -> pd.DataFrame:
+    """Aggregate a 1m candle frame into a candle frame of ``interval`` bars.
+
+    ``sessions`` has the columns of ``ExchangeSessions.sessions`` (``open``, ``close`` epoch s).
+    A bar is complete when its window end, min(bar_start + interval, session close), is at or before
+    the data horizon of its symbol's session: the session close when ``as_of`` is None or past the
+    close, else the later of ``as_of`` and (that symbol's last 1m bar_start in the session + 60).
+    """
+    check_interval(interval)
+    if interval not in DERIVED_INTERVALS:
+        raise ValueError(f"cannot derive {interval!r} bars; derived intervals: {DERIVED_INTERVALS}")
+    if minutes.empty:
+        return empty_candles()
+    ordered = sessions.sort_values("open")
+    opens = ordered["open"].to_numpy(np.int64)
+    closes = ordered["close"].to_numpy(np.int64)
+    symbols = minutes["symbol"].array
+    t = minutes["bar_start"].to_numpy(np.int64)
+    new_symbol = np.zeros(len(t) - 1, dtype=bool)
+    new_symbol[symbol_starts(symbols, t)[1:] - 1] = True
+
+    session = _session_index(symbols, t, opens, closes)
+    if interval == DAILY:
+        bar_start = opens[session]
+        window_end = closes[session]
+    else:
+        seconds = INTRADAY_SECONDS[interval]
+        bar_start = t - (t - opens[session]) % seconds
+        window_end = np.minimum(bar_start + seconds, closes[session])
+
+    starts = _run_starts(new_symbol, bar_start)
+    ends = np.append(starts[1:], len(t))
+    if as_of is None:
+        complete = np.ones(len(starts), dtype=bool)
+    else:
+        bar_session = session[starts]
+        new_group = np.concatenate(([True], new_symbol))[starts]
+        new_group[1:] |= bar_session[1:] != bar_session[:-1]
+        horizon = _data_horizon(new_group, t[ends - 1], closes[bar_session], as_of)
+        complete = window_end[starts] <= horizon
+
+    def column(name: str) -> np.ndarray:
+        return minutes[name].to_numpy(np.float64)
+
+    return pd.DataFrame(
+        {
+            "symbol": pd.Series(symbols.take(starts)).astype(CANDLE_DTYPES["symbol"]),
+            "bar_start": bar_start[starts],
+            "open": column("open")[starts],
+            "high": np.maximum.reduceat(column("high"), starts),
+            "low": np.minimum.reduceat(column("low"), starts),
+            "close": column("close")[ends - 1],
+            "volume": np.add.reduceat(column("volume"), starts),
+            "minutes": (ends - starts).astype(np.int64),
+            "complete": complete,
+        },
+        copy=False,
+    )

@@ -1,0 +1,92 @@
+"""Bar sanity checks over freshly derived bars (run by the asset checks of derived_bars).
+
+They recompute, independently of ``bars.derive_bars``, what must hold between the 1m bars and the
+bars derived from them, so that a bug in derivation or a corrupted write shows up as a failed check.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from candleflow.market.intervals import DAILY, INTRADAY_SECONDS
+from candleflow.market.validation import format_utc
+
+
+@dataclass
+class CheckOutcome:
+    name: str
+    symbols_checked: int
+    failures: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def _first_failure(outcome: CheckOutcome, frame: pd.DataFrame, mask: np.ndarray, what: str) -> None:
+    for _, row in frame.loc[mask].drop_duplicates("symbol").iterrows():
+        outcome.failures.setdefault(row["symbol"], f"{what} at {format_utc(row['bar_start'])}")
+
+
+def ohlc_consistent(bars: Mapping[str, pd.DataFrame]) -> CheckOutcome:
+    """low <= open, close <= high; prices positive; volume not negative; minutes positive."""
+    outcome = CheckOutcome("ohlc_consistent", _symbol_count(bars))
+    for interval, frame in bars.items():
+        o, h, l, c, v = (frame[k].to_numpy() for k in ("open", "high", "low", "close", "volume"))
+        bad = (l > np.minimum(o, c)) | (h < np.maximum(o, c)) | (l <= 0) | (v < 0)
+        _first_failure(outcome, frame, bad, f"{interval} bar violates low<=open,close<=high")
+    return outcome
+
+
+def _session_position(frame: pd.DataFrame, sessions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the session each bar falls in (-1 if none) and seconds since that session's open."""
+    opens, closes = sessions["open"].to_numpy(), sessions["close"].to_numpy()
+    ts = frame["bar_start"].to_numpy()
+    index = np.searchsorted(opens, ts, side="right") - 1
+    inside = (index >= 0) & (ts < closes[np.clip(index, 0, None)])
+    index = np.where(inside, index, -1)
+    return index, ts - opens[np.clip(index, 0, None)]
+
+
+def aligned_bars(bars: Mapping[str, pd.DataFrame], sessions: pd.DataFrame) -> CheckOutcome:
+    """Every derived bar starts on its session's grid (open + k * interval), once per symbol."""
+    outcome = CheckOutcome("aligned_bars", _symbol_count(bars))
+    for interval, frame in bars.items():
+        index, offset = _session_position(frame, sessions)
+        step = INTRADAY_SECONDS.get(interval)
+        off_grid = (index < 0) | ((offset != 0) if interval == DAILY else (offset % step != 0))
+        _first_failure(outcome, frame, off_grid, f"{interval} bar off the session grid")
+        _first_failure(outcome, frame, frame.duplicated(["symbol", "bar_start"]).to_numpy(),
+                       f"duplicate {interval} bar")
+    return outcome
+
+
+def no_unexpected_gaps(minutes: pd.DataFrame, bars: Mapping[str, pd.DataFrame],
+                       sessions: pd.DataFrame) -> CheckOutcome:
+    """Each derived bar exists exactly where 1m bars exist, and its minutes count them all.
+
+    Missing derived bars are allowed only where the source delivered no 1m bar (a gap the source
+    reports), never elsewhere.
+    """
+    outcome = CheckOutcome("no_unexpected_gaps", _symbol_count(bars))
+    index, offset = _session_position(minutes, sessions)
+    opens = sessions["open"].to_numpy()
+    for interval, frame in bars.items():
+        if interval == DAILY:
+            bucket = opens[index]
+        else:
+            step = INTRADAY_SECONDS[interval]
+            bucket = opens[index] + (offset // step) * step
+        expected = pd.DataFrame({"symbol": minutes["symbol"].to_numpy(), "bar_start": bucket})
+        expected = expected.groupby(["symbol", "bar_start"]).size().rename("expected").reset_index()
+        joined = expected.merge(frame[["symbol", "bar_start", "minutes"]], how="outer",
+                                on=["symbol", "bar_start"])
+        wrong = (joined["expected"].fillna(0) != joined["minutes"].fillna(0)).to_numpy()
+        _first_failure(outcome, joined, wrong, f"{interval} bar does not cover its 1m bars")
+    return outcome
+
+
+def _symbol_count(bars: Mapping[str, pd.DataFrame]) -> int:
+    return len(set().union(*(set(f["symbol"]) for f in bars.values()))) if bars else 0

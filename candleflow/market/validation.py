@@ -1,0 +1,91 @@
+"""Bad-row rules for incoming candles.
+
+Every rule is checked per symbol; a symbol with any bad row is rejected whole, so that nothing of
+its batch is half-written, and the rejection names the symbol, the bar time and the rule.
+Rows must arrive in ascending time order per symbol, as a vendor prints them.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from candleflow.market.frames import PRICE_COLUMNS
+
+
+@dataclass(frozen=True)
+class Rejection:
+    symbol: str
+    bar_start: int | None
+    rule: str
+    detail: str
+
+    def __str__(self) -> str:
+        when = "" if self.bar_start is None else f" at {format_utc(self.bar_start)}"
+        return f"{self.symbol}{when}: {self.rule} ({self.detail})"
+
+
+def format_utc(epoch_seconds: int) -> str:
+    return datetime.fromtimestamp(int(epoch_seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _rule_masks(frame: pd.DataFrame) -> list[tuple[str, np.ndarray, str]]:
+    """(rule, boolean mask of offending rows, detail columns) for every row-level rule."""
+    prices = frame[list(PRICE_COLUMNS)].to_numpy(dtype=np.float64)
+    volume = frame["volume"].to_numpy(dtype=np.float64)
+    o, h, l, c = prices.T
+    finite = np.isfinite(prices).all(axis=1) & np.isfinite(volume)
+    with np.errstate(invalid="ignore"):
+        return [
+            ("non-finite value", ~finite, "open,high,low,close,volume"),
+            ("non-positive price", finite & (prices <= 0).any(axis=1), "open,high,low,close"),
+            ("high below low", finite & (h < l), "high,low"),
+            ("high below open or close", finite & (h < np.maximum(o, c)), "open,high,close"),
+            ("low above open or close", finite & (l > np.minimum(o, c)), "open,low,close"),
+            ("negative volume", finite & (volume < 0), "volume"),
+        ]
+
+
+def _order_masks(frame: pd.DataFrame) -> list[tuple[str, np.ndarray, str]]:
+    symbol = frame["symbol"].to_numpy()
+    ts = frame["bar_start"].to_numpy(dtype=np.int64)
+    same_symbol = np.zeros(len(frame), dtype=bool)
+    step = np.zeros(len(frame), dtype=np.int64)
+    if len(frame) > 1:
+        same_symbol[1:] = symbol[1:] == symbol[:-1]
+        step[1:] = ts[1:] - ts[:-1]
+    duplicate = frame.duplicated(["symbol", "bar_start"], keep="first").to_numpy()
+    return [
+        ("duplicate timestamp", duplicate, "bar_start"),
+        ("out-of-order timestamp", same_symbol & (step < 0) & ~duplicate, "bar_start"),
+    ]
+
+
+def validate_candles(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Rejection]]:
+    """Split ``frame`` into the rows of clean symbols and one Rejection per rejected symbol.
+
+    The frame holds candle columns in arrival order; rows of one symbol are expected to be
+    contiguous (a symbol appearing in two separate runs is reported as out of order).
+    """
+    if frame.empty:
+        return frame, []
+    rejections: dict[str, Rejection] = {}
+    for rule, mask, columns in _rule_masks(frame) + _order_masks(frame):
+        offenders = frame.loc[mask & ~frame["symbol"].isin(list(rejections)).to_numpy()]
+        for _, row in offenders.drop_duplicates("symbol").iterrows():
+            values = ", ".join(f"{c}={row[c]}" for c in columns.split(","))
+            rejections[row["symbol"]] = Rejection(row["symbol"], int(row["bar_start"]), rule, values)
+    interleaved = _interleaved_symbols(frame)
+    for symbol in interleaved - set(rejections):
+        rejections[symbol] = Rejection(symbol, None, "out-of-order timestamp",
+                                       "rows of the symbol are not contiguous")
+    clean = frame[~frame["symbol"].isin(list(rejections))]
+    return clean, sorted(rejections.values(), key=lambda r: r.symbol)
+
+
+def _interleaved_symbols(frame: pd.DataFrame) -> set[str]:
+    symbol = frame["symbol"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, symbol[1:] != symbol[:-1]])
+    runs = pd.Series(symbol[starts]).value_counts()
+    return set(runs[runs > 1].index)

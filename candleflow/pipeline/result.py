@@ -1,0 +1,76 @@
+"""What a stage reports back: per-symbol outcome, rows and timing."""
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from candleflow.market.checks import CheckOutcome
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StageResult:
+    stage: str
+    succeeded: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    #: Symbols that succeeded with a remark (e.g. too little history for a scan: no match).
+    notes: dict[str, str] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    first_bar: int | None = None
+    last_bar: int | None = None
+    seconds: float = 0.0
+    checks: list[CheckOutcome] = field(default_factory=list)
+
+    @property
+    def rows_written(self) -> int:
+        return sum(self.rows.values())
+
+    def record_rows(self, frame: pd.DataFrame) -> None:
+        """Count rows per symbol of a written frame and widen the time span."""
+        if frame.empty:
+            return
+        for symbol, count in frame["symbol"].value_counts().items():
+            self.rows[symbol] = self.rows.get(symbol, 0) + int(count)
+        first, last = int(frame["bar_start"].min()), int(frame["bar_start"].max())
+        self.first_bar = first if self.first_bar is None else min(self.first_bar, first)
+        self.last_bar = last if self.last_bar is None else max(self.last_bar, last)
+
+
+def run_isolated(symbols: Sequence[str], work: Callable[[list[str]], pd.DataFrame],
+                 result: StageResult) -> pd.DataFrame:
+    """``work`` on all symbols at once; if it raises, again one symbol at a time.
+
+    The batch path is the fast one. The per-symbol retry exists so that one symbol whose data
+    breaks the computation fails alone, with its own message, and the others still succeed.
+    """
+    try:
+        return work(list(symbols))
+    except Exception as batch_error:  # any error in the batch: isolate the symbol(s) behind it
+        log.warning("%s: batch of %d symbols failed (%s); retrying per symbol",
+                    result.stage, len(symbols), batch_error)
+    frames = []
+    for symbol in symbols:
+        try:
+            frames.append(work([symbol]))
+        except Exception as exc:  # recorded per symbol, never raised
+            result.failed[symbol] = f"{type(exc).__name__}: {exc}"
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+class Timer:
+    """Context manager that adds the elapsed wall time to ``result.seconds``."""
+
+    def __init__(self, result: StageResult):
+        self.result = result
+
+    def __enter__(self):
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.result.seconds += time.perf_counter() - self.started
+        return False

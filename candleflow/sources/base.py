@@ -1,0 +1,32 @@
+"""The one interface every candle source implements."""
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+
+@dataclass
+class SourceBatch:
+    """Candles as the source delivered them (not yet validated), and per-symbol errors.
+
+    A symbol named in ``errors`` delivered nothing usable (a malformed file, no data); the other
+    symbols are unaffected.
+    """
+
+    candles: pd.DataFrame
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+class CandleSource(ABC):
+    #: "1m" for minute data, "1d" for daily-only data.
+    base_interval: str
+
+    @abstractmethod
+    def fetch(self, symbols: Sequence[str], sessions: pd.DataFrame | None) -> SourceBatch:
+        """Candles of ``symbols`` inside ``sessions`` (a frame from ``ExchangeSessions.sessions``).
+
+        ``sessions=None`` asks for the source's default window: the latest closed session for a
+        generator, everything landed for a folder of files.
+        """

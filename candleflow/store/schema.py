@@ -1,0 +1,41 @@
+"""Table definitions of the domain store (documented in README.md, "Tables")."""
+
+from sqlalchemy import BigInteger, Boolean, Column, Float, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+candles = Table(
+    "candles",
+    metadata,
+    Column("symbol", String(16), primary_key=True),
+    Column("interval", String(4), primary_key=True),
+    Column("bar_start", BigInteger, primary_key=True, comment="bar start, Unix epoch seconds UTC"),
+    Column("open", Float(53), nullable=False),
+    Column("high", Float(53), nullable=False),
+    Column("low", Float(53), nullable=False),
+    Column("close", Float(53), nullable=False),
+    Column("volume", Float(53), nullable=False),
+    Column("minutes", Integer, nullable=False, comment="1m bars that went into the bar"),
+    Column("complete", Boolean, nullable=False),
+)
+
+indicator_values = Table(
+    "indicator_values",
+    metadata,
+    Column("symbol", String(16), primary_key=True),
+    Column("interval", String(4), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("bar_start", BigInteger, primary_key=True),
+    Column("value", Float(53), nullable=False),
+)
+
+signals = Table(
+    "signals",
+    metadata,
+    Column("scan", String(64), primary_key=True),
+    Column("symbol", String(16), primary_key=True),
+    Column("interval", String(4), primary_key=True),
+    Column("bar_start", BigInteger, primary_key=True),
+    Column("formula", Text, nullable=False),
+    Column("term_values", Text, nullable=False, comment="JSON: value of each formula term"),
+)

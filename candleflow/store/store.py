@@ -1,0 +1,156 @@
+"""CandleStore: the domain store's read and write API."""
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Engine, create_engine, event, func, select, text
+
+from candleflow.market.frames import CANDLE_COLUMNS, CANDLE_DTYPES, as_candle_frame
+from candleflow.store import schema
+from candleflow.store.bulk import execute_sql, in_clause, read_frame, select_list, upsert_frame
+
+INDICATOR_DTYPES = {"symbol": "str", "interval": "str", "bar_start": "int64", "name": "str",
+                    "value": "float64"}
+SIGNAL_DTYPES = {"scan": "str", "symbol": "str", "interval": "str", "bar_start": "int64",
+                 "formula": "str", "term_values": "str"}
+
+
+def normalize_url(url: str) -> str:
+    """Database URL with the driver candleflow uses.
+
+    SQLAlchemy 2.1 maps plain ``postgresql://`` to psycopg 3, which dagster-postgres 0.29 cannot
+    use; candleflow pins psycopg2 for both, so the scheme is made explicit here.
+    """
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg2://" + url.split("://", 1)[1]
+    return url
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    url = normalize_url(url)
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if url.startswith("postgresql+psycopg2://"):
+        return create_engine(url, pool_pre_ping=True)
+    raise ValueError(f"unsupported store URL {url!r}: use sqlite:///PATH or postgresql://...")
+
+
+class CandleStore:
+    """Candles (raw and derived), indicator values and scan signals, keyed as README.md documents.
+
+    Every write is one transaction: it lands whole or not at all, and writing the same rows twice
+    leaves the same rows.
+    """
+
+    def __init__(self, url: str):
+        self.url = normalize_url(url)
+        self.engine = make_engine(self.url)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def create_schema(self) -> None:
+        schema.metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def write_candles(self, frame: pd.DataFrame, interval: str) -> int:
+        rows = as_candle_frame(frame).assign(interval=interval)
+        with self.engine.begin() as conn:
+            return upsert_frame(conn, schema.candles, rows)
+
+    def write_indicators(self, frame: pd.DataFrame) -> int:
+        with self.engine.begin() as conn:
+            return upsert_frame(conn, schema.indicator_values, frame[list(INDICATOR_DTYPES)])
+
+    def replace_signals(self, frame: pd.DataFrame, scans: Sequence[str], symbols: Sequence[str],
+                        since: int) -> int:
+        """Replace the signals of ``scans`` x ``symbols`` at bars >= ``since`` with ``frame``.
+
+        Replacing (not only upserting) keeps a re-run idempotent when a symbol stops matching.
+        """
+        params: dict = {"since": int(since)}
+        where = (f"{in_clause('scan', scans, params, 'c')} AND "
+                 f"{in_clause('symbol', symbols, params, 's')} AND bar_start >= %(since)s")
+        with self.engine.begin() as conn:
+            execute_sql(conn, f"DELETE FROM signals WHERE {where}", params)
+            return upsert_frame(conn, schema.signals, frame[list(SIGNAL_DTYPES)])
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def _read(self, sql: str, params: dict, dtypes: dict) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            return read_frame(conn, sql, params, dtypes)
+
+    def read_candles(self, symbols: Sequence[str], interval: str, start: int | None = None,
+                     end: int | None = None) -> pd.DataFrame:
+        """Candles of ``interval`` for ``symbols`` with start <= bar_start < end, as a candle frame."""
+        params: dict = {"interval": interval}
+        where = _time_window(params, start, end)
+        sql = (f"SELECT {select_list(CANDLE_COLUMNS)} FROM candles WHERE \"interval\" = %(interval)s "
+               f"AND {in_clause('symbol', symbols, params, 's')}{where} ORDER BY symbol, bar_start")
+        return self._read(sql, params, CANDLE_DTYPES)
+
+    def read_indicators(self, symbols: Sequence[str], interval: str, start: int | None = None,
+                        end: int | None = None) -> pd.DataFrame:
+        params: dict = {"interval": interval}
+        where = _time_window(params, start, end)
+        sql = (f"SELECT {select_list(INDICATOR_DTYPES)} "
+               f"FROM indicator_values WHERE \"interval\" = %(interval)s "
+               f"AND {in_clause('symbol', symbols, params, 's')}{where} "
+               "ORDER BY symbol, name, bar_start")
+        return self._read(sql, params, INDICATOR_DTYPES)
+
+    def read_signals(self, since: int | None = None) -> pd.DataFrame:
+        """Stored signals (newest bar first), with ``term_values`` decoded from JSON."""
+        params: dict = {}
+        where = "" if since is None else "WHERE bar_start >= %(since)s"
+        if since is not None:
+            params["since"] = int(since)
+        sql = (f"SELECT {select_list(SIGNAL_DTYPES)} FROM signals {where} ORDER BY bar_start DESC, scan, symbol")
+        frame = self._read(sql, params, SIGNAL_DTYPES)
+        frame["term_values"] = frame["term_values"].map(json.loads)
+        return frame
+
+    def count_rows(self, table: str) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(schema.metadata.tables[table])).scalar_one()
+
+    def span(self, interval: str) -> tuple[int | None, int | None]:
+        """First and last bar_start stored for ``interval``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                text('SELECT MIN(bar_start), MAX(bar_start) FROM candles WHERE "interval" = :i'),
+                {"i": interval},
+            ).one()
+        return row[0], row[1]
+
+
+def _time_window(params: dict, start: int | None, end: int | None) -> str:
+    clause = ""
+    if start is not None:
+        params["start"] = int(start)
+        clause += " AND bar_start >= %(start)s"
+    if end is not None:
+        params["end"] = int(end)
+        clause += " AND bar_start < %(end)s"
+    return clause

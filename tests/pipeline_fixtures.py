@@ -1,0 +1,61 @@
+"""Helpers shared by the Dagster-level tests: instances on SQLite or Postgres, runs over ranges."""
+
+from datetime import date
+
+import dagster as dg
+
+from candleflow.assets.partitions import SYMBOLS_PARTITIONS_NAME, partition_range_tags
+from candleflow.definitions import defs
+from candleflow.market.calendar import ExchangeSessions
+from candleflow.pipeline.history import preload_daily_history
+from candleflow.resources import PipelineSettings, StoreResource, SyntheticCandles
+from candleflow.store import CandleStore
+
+SESSION = date(2024, 3, 8)
+PREVIOUS_SESSION = date(2024, 3, 7)
+ASSETS = ("raw_candles", "derived_bars", "indicators", "scan_signals")
+
+
+def sqlite_instance(tmp_path):
+    """A test instance on SQLite with candleflow's batching event log storage."""
+    home = tmp_path / "dagster"
+    home.mkdir(exist_ok=True)
+    return dg.instance_for_test(temp_dir=str(home), overrides=sqlite_instance_overrides(tmp_path))
+
+
+def sqlite_instance_overrides(tmp_path) -> dict:
+    return {"event_log_storage": {"module": "candleflow.instance.sqlite_event_log",
+                                  "class": "BatchingSqliteEventLogStorage",
+                                  "config": {"base_dir": str(tmp_path / "dagster" / "history" / "runs")}}}
+
+
+def postgres_instance_overrides(database: str) -> dict:
+    return {"storage": {"postgres": {
+        "postgres_url": f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}"}}}
+
+
+def prepared_store(url: str, symbols, history: int = 300) -> CandleStore:
+    store = CandleStore(url)
+    store.create_schema()
+    preload_daily_history(store, ExchangeSessions(), symbols, history, seed=7, through=PREVIOUS_SESSION)
+    return store
+
+
+def run_pipeline(instance, store_url: str, symbols, source=None, session: date = SESSION,
+                 raise_on_error: bool = True):
+    """One run of the market_data job over ``symbols`` as a partition range, in process."""
+    known = set(instance.get_dynamic_partitions(SYMBOLS_PARTITIONS_NAME))
+    instance.add_dynamic_partitions(SYMBOLS_PARTITIONS_NAME, [s for s in symbols if s not in known])
+    job = defs.resolve_job_def("market_data")
+    return job.execute_in_process(
+        instance=instance,
+        tags=partition_range_tags(list(symbols)),
+        run_config={"ops": {"market_data_pipeline": {"config": {"start": str(session), "end": str(session)}}}},
+        resources={"store": StoreResource(url=store_url), "candle_source": source or SyntheticCandles(seed=7),
+                   "settings": PipelineSettings()},
+        raise_on_error=raise_on_error,
+    )
+
+
+def materialized(instance, asset: str) -> set[str]:
+    return set(instance.get_materialized_partitions(dg.AssetKey(asset)))
