@@ -101,6 +101,12 @@ def _short_terms(values: dict) -> str:
     return ", ".join(f"{k}={v:.4g}" for k, v in values.items())
 
 
+def cmd_status(args) -> int:
+    from candleflow.status_cli import main as status_main
+
+    return status_main(args.rest)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="candleflow", description=__doc__)
     sub = root.add_subparsers(dest="command", required=True)
@@ -125,6 +131,11 @@ def parser() -> argparse.ArgumentParser:
     signals.add_argument("--since", help="only bars from this date (YYYY-MM-DD)")
     signals.add_argument("--limit", type=int, default=10, help="rows per scan")
     signals.set_defaults(func=cmd_signals)
+
+    status = sub.add_parser("status", help="task tracking: job RUN_ID | task DOMAIN ID | tasks "
+                            "DOMAIN [--status S] | stats DOMAIN (JSON, same as the status API)")
+    status.add_argument("rest", nargs=argparse.REMAINDER)
+    status.set_defaults(func=cmd_status)
     return root
 
 

@@ -74,14 +74,14 @@ def timed_run(env: dict[str, str], symbols: list[str]) -> dict:
     if code != 0:
         raise RuntimeError(f"dagster job execute exited {code}; see {log}:\n{log.read_text()[-3000:]}")
     return {"wall_seconds": round(wall, 2), "peak_memory_mb": round(memory.peak / 2**20, 1),
-            **run_figures(env["DAGSTER_HOME"], wall)}
+            **run_figures(env, wall)}
 
 
-def run_figures(dagster_home: str, wall: float) -> dict:
-    """Stage seconds, rows and event counts of the instance's latest run."""
+def run_figures(env: dict[str, str], wall: float) -> dict:
+    """Stage seconds, rows and event counts of the latest run of the instance ``env`` points at."""
     from dagster import AssetKey, DagsterEventType, DagsterInstance
 
-    os.environ["DAGSTER_HOME"] = dagster_home
+    os.environ.update(env)  # DAGSTER_HOME, and the DAGSTER_PG_* variables its dagster.yaml reads
     with DagsterInstance.get() as instance:
         run = instance.get_runs(limit=1)[0]
         events = instance.all_logs(run.run_id)

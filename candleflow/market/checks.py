@@ -89,4 +89,5 @@ def no_unexpected_gaps(minutes: pd.DataFrame, bars: Mapping[str, pd.DataFrame],
 
 
 def _symbol_count(bars: Mapping[str, pd.DataFrame]) -> int:
-    return len(set().union(*(set(f["symbol"]) for f in bars.values()))) if bars else 0
+    symbols = [f["symbol"].unique() for f in bars.values() if len(f)]
+    return len(pd.unique(np.concatenate(symbols))) if symbols else 0

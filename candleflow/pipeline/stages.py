@@ -42,7 +42,7 @@ def ingest_candles(ctx: PipelineContext, symbols: Sequence[str], window: Window 
         result.failed.update(batch.errors)
         clean, rejections = validate_candles(batch.candles)
         result.failed.update({r.symbol: str(r) for r in rejections})
-        delivered = set(clean["symbol"])
+        delivered = set(_symbols_of(clean))
         for symbol in symbols:
             if symbol not in delivered and symbol not in result.failed:
                 span = "the default window" if window is None else window.describe()
@@ -63,7 +63,7 @@ def derive_all_bars(ctx: PipelineContext, symbols: Sequence[str], window: Window
     result = StageResult("derived_bars")
     with Timer(result):
         minutes = ctx.store.read_candles(symbols, BASE_INTERVAL, window.start, window.end)
-        with_minutes = list(dict.fromkeys(minutes["symbol"]))
+        with_minutes = _symbols_of(minutes)
         derived = {}
         for interval in DERIVED_INTERVALS:
             derived[interval] = run_isolated(
@@ -93,7 +93,7 @@ def compute_all_indicators(ctx: PipelineContext, symbols: Sequence[str], window:
             history = history_window(ctx.calendar, window, interval, history_bars(specs, interval))
             bars = ctx.store.read_candles(symbols, interval, history.start, window.end)
             computed.append(run_isolated(
-                list(dict.fromkeys(bars["symbol"])),
+                _symbols_of(bars),
                 lambda batch, bars=bars, interval=interval, specs=specs, history=history:
                     compute_indicators(bars[bars["symbol"].isin(batch)], interval, specs,
                                        since=window.start, sessions=history.sessions),
@@ -173,6 +173,11 @@ def run_stages(ctx: PipelineContext, stages: Sequence[str], symbols: Sequence[st
             results.append(outcome)
             remaining = outcome.succeeded
     return results
+
+
+def _symbols_of(frame: pd.DataFrame) -> list[str]:
+    """Distinct symbols in order of appearance (vectorized: iterating a str column is slow)."""
+    return frame["symbol"].unique().tolist() if len(frame) else []
 
 
 def _without(frame: pd.DataFrame, failed: dict[str, str]) -> pd.DataFrame:

@@ -1,6 +1,7 @@
 """CandleStore: the domain store's read and write API."""
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,10 +30,20 @@ def normalize_url(url: str) -> str:
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """Busy timeout first, so that the statements after it wait for a lock instead of failing.
+
+    WAL (persistent once set) lets readers work beside the writer. Switching to it needs a moment
+    alone with the file; if another connection holds a lock right then, it is that connection's
+    job (or the next one's): WAL is a speed-up, not a requirement.
+    """
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError:
+            pass
     cursor.close()
 
 
@@ -66,7 +77,10 @@ class CandleStore:
         return self.engine.dialect.name
 
     def create_schema(self) -> None:
-        schema.metadata.create_all(self.engine)
+        """Create or upgrade every domain table with the Alembic migrations (store/migrations)."""
+        from candleflow.store.migrate import upgrade_schema  # lazy: importing alembic takes ~0.3 s
+
+        upgrade_schema(self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()

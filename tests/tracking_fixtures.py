@@ -1,0 +1,83 @@
+"""Helpers and fixtures for the task tracking tests (import the fixtures you use by name).
+
+Module-scoped databases keep the state machine tests fast: every test works on its own run ids, so
+tests sharing a database do not see each other's rows.
+"""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import psycopg2
+import pytest
+from sqlalchemy import select
+
+from candleflow.store.migrate import upgrade_schema
+from candleflow.store.store import make_engine
+from candleflow.tracking.models import DOMAINS
+
+PG_ADMIN = "dbname=postgres user=postgres host=127.0.0.1 port=5432"
+T0 = datetime(2024, 3, 8, 14, 0, tzinfo=UTC)
+
+
+def pg_admin(sql: str, dbname: str = "postgres"):
+    conn = psycopg2.connect(PG_ADMIN.replace("dbname=postgres", f"dbname={dbname}"))
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchall() if cursor.description else None
+    finally:
+        conn.close()
+
+
+class Clock:
+    """A settable clock for TrackingService(now=...)."""
+
+    def __init__(self, start: datetime = T0):
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def at(self, seconds: float) -> "Clock":
+        self.now = T0 + timedelta(seconds=seconds)
+        return self
+
+
+def fetch(engine, domain: str, task_id: int) -> dict:
+    table = DOMAINS[domain].__table__
+    with engine.connect() as conn:
+        row = conn.execute(select(table).where(table.c.id == task_id)).one()
+    return dict(row._mapping)
+
+
+def count_rows(engine, domain: str) -> int:
+    table = DOMAINS[domain].__table__
+    with engine.connect() as conn:
+        return len(conn.execute(select(table.c.id)).all())
+
+
+def new_run_id() -> str:
+    return str(uuid.uuid4())
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def tracking_url(request, tmp_path_factory):
+    """A migrated store database per backend, shared by the tests of one module."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('tracking') / 'store.db'}"
+        return
+    name = f"candleflow_test_{uuid.uuid4().hex[:10]}"
+    pg_admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def tracking_engine(tracking_url):
+    engine = make_engine(tracking_url)
+    upgrade_schema(engine)
+    yield engine
+    engine.dispose()
