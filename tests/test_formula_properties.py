@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import talib
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from candleflow.formula import (
@@ -22,7 +22,7 @@ from candleflow.formula import (
     evaluate_expression,
     evaluate_scans,
 )
-from candleflow.formula import kernels
+from candleflow.formula import evaluator, kernels
 
 DAY = 86400
 T0 = 1_650_000_000 - 1_650_000_000 % DAY + 13 * 3600 + 1800
@@ -258,8 +258,23 @@ def test_mutated_formulas_compile_or_raise_formula_error(text, rnd):
     check_compile("".join(chars))
 
 
+# Falsifying examples found by this test (regressions):
+# "(-0) ** 0": -0 was keyed "0" but parenthesised like a negative number, "(0) ** 0", whose own
+# key is "0 ** 0" (canonical text not a fixed point);
+# MACD_ID_REUSE: MACD/BBANDS results were memoised by id() of the argument array; the array of a
+# broadcast constant (macd(271.815)) is freed after the call, macd(vwap[3])'s array could get the
+# same id and was given the constant's MACD (values depended on the heap, not on the formula).
+MACD_ID_REUSE = (
+    "not ((crossover(atr(4), max(rsi(5), bb_lower(716.651, n=4, k=3.19)))) or (crossunder((macd(271.815) * "
+    "(macd(vwap[3]) + bb_upper(776, n=6, k=0.0))), (rsi(2) + atr(10)))))"
+)
+
+
 @settings(max_examples=120, **SETTINGS)
 @given(formulas)
+@example(text="atr(1) < (-0) ** 0")
+@example(text="(atr(1) < open) and (open < (-0) ** 0)")
+@example(text=MACD_ID_REUSE)
 def test_generated_formulas_compile_and_evaluate_without_executing_code(monkeypatch, text):
     with Sandbox(monkeypatch) as box:
         compiled = compile_formula(text)
@@ -278,6 +293,39 @@ def test_generated_formulas_compile_and_evaluate_without_executing_code(monkeypa
     again = compile_formula(compiled.key)
     assert again.key == compiled.key
     np.testing.assert_array_equal(evaluate_expression(again, PANELS, "1h"), grid)
+
+
+@pytest.mark.parametrize("text, key", [
+    ("atr(1) < (-0) ** 0", "atr(1) < 0 ** 0"),
+    ("close > (-0.0) ** 2", "close > 0 ** 2"),
+    ("close * -0 < (-0) ** 3 - -0", "close * 0 < 0 ** 3 - 0"),
+    ("close ** -0 > 0", "close ** 0 > 0"),
+])
+def test_negative_zero_is_zero_and_its_key_a_fixed_point(text, key):
+    compiled = compile_formula(text)
+    assert compiled.key == key
+    assert compile_formula(key).key == key
+    np.testing.assert_array_equal(evaluate_expression(compiled, PANELS, "1h"),
+                                  evaluate_expression(key, PANELS, "1h"))
+
+
+def test_shared_indicator_results_do_not_depend_on_array_ids(monkeypatch):
+    """MACD/BBANDS outputs are shared between calls on the same argument array; with every id()
+    colliding (as a freed array's id can be reused by the next one) each call must still get the
+    results of its own argument."""
+    parts = {"a": "macd(271.815)", "b": "macd(vwap[3])", "c": "bb_upper(776, n=6, k=0.0)",
+             "d": "bb_upper(close, n=6, k=0.0)", "e": "macd_signal(271.815)", "f": "macd_signal(vwap[3])"}
+    expected = {name: evaluate_expression(t, PANELS, "1h") for name, t in parts.items()}
+    monkeypatch.setattr(evaluator, "id", lambda obj: 0, raising=False)
+    got = evaluate_expression("macd(271.815) * (macd(vwap[3]) + bb_upper(776, n=6, k=0.0))", PANELS, "1h")
+    np.testing.assert_array_equal(got, expected["a"] * (expected["b"] + expected["c"]))
+    got = evaluate_expression("macd_signal(271.815) - macd_signal(vwap[3]) + bb_upper(776, n=6, k=0.0) - "
+                              "bb_upper(close, n=6, k=0.0)", PANELS, "1h")
+    np.testing.assert_array_equal(got, expected["e"] - expected["f"] + expected["c"] - expected["d"])
+    # the exact falsifying formula: same values as its canonical text, evaluated without collisions
+    grid = evaluate_expression(MACD_ID_REUSE, PANELS, "1h")
+    monkeypatch.undo()
+    np.testing.assert_array_equal(grid, evaluate_expression(compile_formula(MACD_ID_REUSE).key, PANELS, "1h"))
 
 
 @settings(max_examples=200, **SETTINGS)

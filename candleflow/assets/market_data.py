@@ -14,13 +14,17 @@ import dagster as dg
 from pydantic import Field
 
 from candleflow.assets.events import report_materializations
-from candleflow.assets.partitions import symbols_partitions
+from candleflow.assets.partitions import root_run_id, symbols_partitions
 from candleflow.market.validation import format_utc
 from candleflow.pipeline.result import StageResult
 from candleflow.pipeline.stages import STAGES, PipelineContext, resolve_window, run_stages
+from candleflow.pipeline.tracked import RunTracker
 from candleflow.resources import CandleSourceResource, PipelineSettings, StoreResource
+from candleflow.tracking.service import TrackingService
 
 GROUP = "market_data"
+#: Step attempts per run (RetryPolicy) and the tracking rows' max_attempts.
+MAX_ATTEMPTS = 3
 OWNERS = ["team:market-data"]
 
 ASSET_SPECS = [
@@ -68,7 +72,7 @@ class RunWindow(dg.Config):
     can_subset=True,
     partitions_def=symbols_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    retry_policy=dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL,
+    retry_policy=dg.RetryPolicy(max_retries=MAX_ATTEMPTS - 1, delay=2, backoff=dg.Backoff.EXPONENTIAL,
                                 jitter=dg.Jitter.FULL),
 )
 def market_data_pipeline(context: dg.AssetExecutionContext, config: RunWindow, store: StoreResource,
@@ -81,8 +85,18 @@ def market_data_pipeline(context: dg.AssetExecutionContext, config: RunWindow, s
     pipeline = PipelineContext(store=store.open(), source=candle_source.build(calendar),
                                calendar=calendar, indicators=settings.indicator_specs(),
                                scans=settings.scans())
+    tracker = RunTracker(TrackingService(pipeline.store.engine), run_id=context.run_id,
+                         root_run_id=root_run_id(context.run), step_key=context.op_execution_context.op.name,
+                         max_attempts=MAX_ATTEMPTS)
     try:
-        results = run_stages(pipeline, stages, symbols, resolve_window(pipeline, config.start, config.end))
+        tracker.begin(stages, symbols)
+        try:
+            results = run_stages(pipeline, stages, symbols,
+                                 resolve_window(pipeline, config.start, config.end), tracker.finish)
+        except Exception as exc:
+            tracker.abort(f"{type(exc).__name__}: {exc}")
+            raise
+        tracker.close()
     finally:
         pipeline.store.dispose()
     for result in results:

@@ -15,3 +15,13 @@ def partition_range_tags(symbols: Sequence[str]) -> dict[str, str]:
         "dagster/asset_partition_range_start": symbols[0],
         "dagster/asset_partition_range_end": symbols[-1],
     }
+
+
+#: Tag that makes a run continue the tracking rows of an earlier run chain (the reconciler sets it).
+ROOT_RUN_TAG = "candleflow/root_run_id"
+
+
+def root_run_id(run: dg.DagsterRun) -> str:
+    """The run chain a run's tracking rows belong to: the reconciler's tag, else Dagster's
+    re-execution root (run retries), else the run itself."""
+    return run.tags.get(ROOT_RUN_TAG) or run.root_run_id or run.run_id

@@ -332,10 +332,26 @@ class ChunkContext:
         self.clock.check()
 
     def memo(self, key, compute):
+        """``compute()`` once per ``key`` in this context. The key must identify the value by
+        content (numbers, strings, canonical text), never by ``id()`` of a temporary object: see
+        ``memo_for``."""
         got = self.memo_cache.get(key)
         if got is None:
             got = self.memo_cache[key] = compute()
         return got
+
+    def memo_for(self, arr: np.ndarray, key: tuple, compute):
+        """``compute()`` once per (array, ``key``): e.g. the three outputs of MACD shared by
+        macd/macd_signal/macd_hist of the same argument. Keyed by the identity of ``arr``, so the
+        entry keeps ``arr`` itself alive: an id is only unique while its object lives, and an
+        argument array that is not otherwise cached (a constant broadcast by ``as_array``) is freed
+        after the call, after which a different array can get the same id and would be handed the
+        stale result."""
+        full_key = ("array", id(arr), *key)
+        got = self.memo_cache.get(full_key)
+        if got is None or got[0] is not arr:
+            got = self.memo_cache[full_key] = (arr, compute())
+        return got[1]
 
     def talib(self, fn, inputs, params, n_out: int) -> list[np.ndarray]:
         name = getattr(fn, "__name__", "talib")

@@ -121,18 +121,12 @@ def _ta1(ctx, fn, x, *params):
 
 
 def _macd(ctx, x, fast, slow, signal, out: int):
-    res = ctx.memo(
-        ("MACD", id(x), fast, slow, signal),
-        lambda: ctx.talib(_MACD, [x], (fast, slow, signal), 3),
-    )
+    res = ctx.memo_for(x, ("MACD", fast, slow, signal), lambda: ctx.talib(_MACD, [x], (fast, slow, signal), 3))
     return res[out]
 
 
 def _bbands(ctx, x, n, kk, out: int):
-    res = ctx.memo(
-        ("BBANDS", id(x), n, float(kk)),
-        lambda: ctx.talib(_BBANDS, [x], (n, float(kk), float(kk), 0), 3),
-    )
+    res = ctx.memo_for(x, ("BBANDS", n, float(kk)), lambda: ctx.talib(_BBANDS, [x], (n, float(kk), float(kk), 0), 3))
     return res[out]
 
 

@@ -8,8 +8,6 @@ a term in ``Match.values``.
 
 from __future__ import annotations
 
-import math
-
 NUMBER = "number"
 COND = "cond"
 
@@ -61,11 +59,14 @@ class Num(Node):
     __slots__ = ("value",)
 
     def __init__(self, value: float, pos: int) -> None:
-        self.value = float(value)
+        # + 0.0 turns -0.0 (from "-0", "-0.0") into 0.0: the key spells it "0", and a literal must
+        # be what its key says (a "-0" with the precedence of a negative number was keyed "0" but
+        # parenthesised as "(0) ** 2", whose own key is "0 ** 2": not a fixed point)
+        self.value = float(value) + 0.0
         self.pos = pos
         self.kind = NUMBER
-        self.key = format_number(value)
-        self.prec = P_UNARY if self.value < 0 or math.copysign(1.0, self.value) < 0 else P_ATOM
+        self.key = format_number(self.value)
+        self.prec = P_UNARY if self.value < 0 else P_ATOM
 
     @property
     def is_const(self) -> bool:

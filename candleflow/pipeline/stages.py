@@ -1,7 +1,7 @@
 """The four stages: raw candles, derived bars, indicators, scan signals."""
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -155,13 +155,19 @@ def latest_closed_window(ctx: PipelineContext) -> Window:
 
 
 def run_stages(ctx: PipelineContext, stages: Sequence[str], symbols: Sequence[str],
-               window: Window | None) -> list[StageResult]:
-    """Run the selected stages in pipeline order; each later stage sees only the survivors."""
+               window: Window | None,
+               on_stage_done: Callable[[StageResult], None] | None = None) -> list[StageResult]:
+    """Run the selected stages in pipeline order; each later stage sees only the survivors.
+
+    ``on_stage_done`` is called with each stage's result as soon as the stage ends.
+    """
     results = []
     remaining = list(symbols)
+    done = on_stage_done or (lambda result: None)
     if "raw_candles" in stages:
         ingest = ingest_candles(ctx, remaining, window)
         results.append(ingest)
+        done(ingest)
         remaining = ingest.succeeded
         if window is None and ingest.first_bar is not None:
             window = window_of_bars(ctx.calendar, ingest.first_bar, ingest.last_bar)
@@ -171,6 +177,7 @@ def run_stages(ctx: PipelineContext, stages: Sequence[str], symbols: Sequence[st
         if name in stages and remaining:
             outcome = stage(ctx, remaining, window)
             results.append(outcome)
+            done(outcome)
             remaining = outcome.succeeded
     return results
 

@@ -275,3 +275,17 @@ def domain_stats(engine: Engine, domain: str) -> dict[str, Any]:
             "success": counts["COMPLETED"], "failure": counts["FAILED"],
             "success_rate": round(counts["COMPLETED"] / finished, 6) if finished else None,
             "duration_s": duration}
+
+
+def open_task_ids(engine: Engine, run_id: str) -> dict[str, list[int]]:
+    """Ids of the PENDING or PROCESSING rows last touched by ``run_id``, per domain."""
+    found: dict[str, list[int]] = {}
+    with engine.connect() as conn:
+        for domain, model in DOMAINS.items():
+            table = model.__table__
+            ids = conn.execute(select(table.c.id).where(
+                table.c.run_id == run_id,
+                table.c.status.in_([TaskStatus.PENDING.value, TaskStatus.PROCESSING.value]))).scalars().all()
+            if ids:
+                found[domain] = list(ids)
+    return found

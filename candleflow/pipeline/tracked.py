@@ -1,0 +1,64 @@
+"""The tracking rows of one step attempt: one row per (stage, symbol) in its domain's table.
+
+begin: create the rows (idempotent per root run, step and symbol), re-queue the ones a previous
+attempt left FAILED, and start them (attempts + 1). finish: after each stage, COMPLETED with rows
+written for the symbols that succeeded, FAILED with the reason for the others. close: rows still
+PROCESSING at the end belong to symbols that dropped out at an earlier stage. abort: the step is
+raising; every row still PROCESSING is FAILED with the error, so a step retry re-queues it.
+"""
+
+from collections.abc import Sequence
+
+from candleflow.pipeline.result import StageResult
+from candleflow.tracking.service import TaskKey, TrackingService
+
+STAGE_DOMAINS = {"raw_candles": "candle_ingest", "derived_bars": "derived_bars",
+                 "indicators": "indicators", "scan_signals": "scans"}
+
+
+class RunTracker:
+    def __init__(self, service: TrackingService, *, run_id: str, root_run_id: str, step_key: str,
+                 max_attempts: int):
+        self.service = service
+        self.run_id, self.root_run_id, self.step_key = run_id, root_run_id, step_key
+        self.max_attempts = max_attempts
+        self.open: dict[str, set[str]] = {}
+
+    def _keys(self, symbols) -> list[TaskKey]:
+        return [TaskKey(self.root_run_id, self.step_key, s) for s in symbols]
+
+    def begin(self, stages: Sequence[str], symbols: Sequence[str]) -> None:
+        for stage in stages:
+            domain, keys = STAGE_DOMAINS[stage], self._keys(symbols)
+            self.service.create(domain, run_id=self.run_id, root_run_id=self.root_run_id,
+                                step_key=self.step_key, partition_keys=list(symbols),
+                                max_attempts=self.max_attempts, metadata={"stage": stage})
+            self.service.retry(domain, keys)
+            self.service.start(domain, keys, self.run_id)
+            self.open[stage] = set(symbols)
+
+    def finish(self, result: StageResult) -> None:
+        domain = STAGE_DOMAINS[result.stage]
+        span = (result.first_bar, result.last_bar)
+        if result.succeeded:
+            keys = self._keys(result.succeeded)
+            self.service.complete(domain, keys, rows_written={k: result.rows.get(k.partition_key, 0) for k in keys},
+                                  span=span)
+        if result.failed:
+            self.service.fail(domain, self._keys(result.failed),
+                              {k: result.failed[k.partition_key] for k in self._keys(result.failed)})
+        self.open[result.stage] -= set(result.succeeded) | set(result.failed)
+
+    def close(self) -> None:
+        """FAILED for symbols a stage never saw because an earlier stage failed them."""
+        for stage, symbols in self.open.items():
+            if symbols:
+                self.service.fail(STAGE_DOMAINS[stage], self._keys(sorted(symbols)),
+                                  f"not run: an earlier stage failed for this symbol ({stage})")
+                symbols.clear()
+
+    def abort(self, message: str) -> None:
+        for stage, symbols in self.open.items():
+            if symbols:
+                self.service.fail(STAGE_DOMAINS[stage], self._keys(sorted(symbols)), message)
+                symbols.clear()

@@ -1,0 +1,116 @@
+"""Keep the task tracking rows true when runs end in ways the asset code never sees.
+
+A failed run (a crashed step, a killed worker that Dagster noticed) and a canceled run leave rows
+PENDING or PROCESSING; these sensors close them. The reconciler schedule catches what no sensor
+sees (a worker killed without Dagster noticing, a sensor that raised): PROCESSING rows whose run is
+finished or gone, or whose heartbeat is stale. Re-queued rows (attempts left) get a new run that
+continues the same rows (tag candleflow/root_run_id). The retention job deletes old COMPLETED rows.
+"""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from candleflow.assets.partitions import ROOT_RUN_TAG
+from candleflow.jobs import market_data_job
+from candleflow.resources import StoreResource
+from candleflow.tracking.queries import get_task, open_task_ids
+from candleflow.tracking.reconcile import reconcile
+from candleflow.tracking.retention import delete_completed_older_than
+from candleflow.tracking.service import TrackingService
+
+HEARTBEAT_TIMEOUT_S = 15 * 60
+
+
+def _run_is_finished(instance: dg.DagsterInstance):
+    def finished(run_id: str) -> bool:
+        run = instance.get_run_by_id(run_id)
+        return run is None or run.is_finished
+    return finished
+
+
+@dg.run_failure_sensor(monitored_jobs=[market_data_job], default_status=dg.DefaultSensorStatus.RUNNING,
+                       description="Fails (and re-queues, attempts permitting) the tracking rows a "
+                       "failed run left PENDING or PROCESSING.")
+def tracking_on_run_failure(context: dg.RunFailureSensorContext, store: StoreResource):
+    run_id = context.dagster_run.run_id
+    engine = store.open().engine
+    try:
+        report = reconcile(engine, datetime.now(UTC), HEARTBEAT_TIMEOUT_S, _run_is_finished(context.instance))
+        context.log.info(f"run {run_id} failed: {len(report.failed)} rows failed, "
+                         f"{len(report.requeued)} re-queued")
+    except Exception as exc:  # never raise: the sensor's cursor would skip this run for good
+        context.log.error(f"could not close tracking rows of run {run_id}: {exc}")
+    finally:
+        engine.dispose()
+
+
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.CANCELED, monitored_jobs=[market_data_job],
+                      default_status=dg.DefaultSensorStatus.RUNNING,
+                      description="Cancels the tracking rows of a canceled run.")
+def tracking_on_run_canceled(context: dg.RunStatusSensorContext, store: StoreResource):
+    run_id = context.dagster_run.run_id
+    engine = store.open().engine
+    try:
+        service = TrackingService(engine)
+        for domain, ids in open_task_ids(engine, run_id).items():
+            service.cancel(domain, ids, f"run {run_id} was canceled")
+    except Exception as exc:  # never raise, as above
+        context.log.error(f"could not cancel tracking rows of run {run_id}: {exc}")
+    finally:
+        engine.dispose()
+
+
+def requeue_requests(engine, report) -> list[dg.RunRequest]:
+    """One run per re-queued symbol, continuing its run chain's tracking rows."""
+    requests = {}
+    for ref in report.requeued:
+        task = get_task(engine, ref.domain, ref.id)
+        key = (task["root_run_id"], ref.partition_key)
+        requests[key] = dg.RunRequest(
+            run_key=f"requeue:{task['root_run_id']}:{ref.partition_key}:{task['attempts']}",
+            partition_key=ref.partition_key, tags={ROOT_RUN_TAG: task["root_run_id"]})
+    return list(requests.values())
+
+
+@dg.schedule(job=market_data_job, cron_schedule="*/5 * * * *",
+             default_status=dg.DefaultScheduleStatus.RUNNING,
+             description="Every 5 minutes: PROCESSING rows whose run is finished or gone, or whose "
+             "heartbeat is older than 15 minutes, become FAILED with the reason; those with "
+             "attempts left are re-queued and re-run.")
+def tracking_reconciler(context: dg.ScheduleEvaluationContext, store: StoreResource):
+    engine = store.open().engine
+    try:
+        report = reconcile(engine, datetime.now(UTC), HEARTBEAT_TIMEOUT_S, _run_is_finished(context.instance))
+        requests = requeue_requests(engine, report)
+    finally:
+        engine.dispose()
+    if not requests:
+        return dg.SkipReason(f"{len(report.failed)} stale rows failed, none to re-run")
+    return requests
+
+
+class RetentionConfig(dg.Config):
+    days: int = 30
+
+
+@dg.op(description="Deletes COMPLETED tracking rows older than `days` days.")
+def delete_old_completed_tasks(context: dg.OpExecutionContext, config: RetentionConfig,
+                               store: StoreResource) -> None:
+    engine = store.open().engine
+    try:
+        deleted = delete_completed_older_than(engine, days=config.days)
+    finally:
+        engine.dispose()
+    context.log.info(f"deleted COMPLETED rows older than {config.days} days: {deleted}")
+    context.add_output_metadata({"deleted": dg.MetadataValue.json(deleted)})
+
+
+@dg.job(description="Retention of the task tracking tables.")
+def tracking_retention():
+    delete_old_completed_tasks()
+
+
+tracking_retention_daily = dg.ScheduleDefinition(
+    name="tracking_retention_daily", job=tracking_retention, cron_schedule="0 3 * * *", execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING, description="03:00 UTC: tracking retention.")
