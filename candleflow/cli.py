@@ -101,6 +101,42 @@ def _short_terms(values: dict) -> str:
     return ", ".join(f"{k}={v:.4g}" for k, v in values.items())
 
 
+def cmd_retry_failed(args) -> int:
+    """Re-run, in the same run chain, every symbol that has a FAILED tracking row in a run."""
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    import yaml
+
+    from candleflow.assets.partitions import ROOT_RUN_TAG
+    from candleflow.store import CandleStore
+    from candleflow.tracking.queries import failed_partitions, parse_run_id
+
+    run_id = parse_run_id(args.run_id)
+    store = CandleStore(store_url())
+    chains = failed_partitions(store.engine, run_id)
+    if not chains:
+        print(f"run {run_id}: no failed symbols")
+        return 0
+    run = _instance().get_run_by_id(run_id)
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
+        yaml.safe_dump(dict(run.run_config) if run else {}, handle)  # the same window as the run
+    config = Path(handle.name)
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    failures = 0
+    for root, symbols in chains.items():
+        for symbol in symbols:
+            tags = json.dumps({"dagster/partition": symbol, ROOT_RUN_TAG: root})
+            print(f"retrying {symbol} (run chain {root})", flush=True)
+            command = [dagster, "job", "execute", "-m", "candleflow.definitions", "-j", "market_data",
+                       "-c", str(config), "--tags", tags]
+            failures += subprocess.run(command, capture_output=True).returncode != 0
+    config.unlink()
+    print(f"retried {sum(len(s) for s in chains.values())} symbol(s); {failures} run(s) failed")
+    return 1 if failures else 0
+
+
 def cmd_status(args) -> int:
     from candleflow.status_cli import main as status_main
 
@@ -131,6 +167,11 @@ def parser() -> argparse.ArgumentParser:
     signals.add_argument("--since", help="only bars from this date (YYYY-MM-DD)")
     signals.add_argument("--limit", type=int, default=10, help="rows per scan")
     signals.set_defaults(func=cmd_signals)
+
+    retry = sub.add_parser("retry-failed", help="re-run the symbols with FAILED tracking rows in a "
+                           "run, continuing its run chain (attempts count on)")
+    retry.add_argument("run_id")
+    retry.set_defaults(func=cmd_retry_failed)
 
     status = sub.add_parser("status", help="task tracking: job RUN_ID | task DOMAIN ID | tasks "
                             "DOMAIN [--status S] | stats DOMAIN (JSON, same as the status API)")

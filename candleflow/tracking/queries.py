@@ -289,3 +289,17 @@ def open_task_ids(engine: Engine, run_id: str) -> dict[str, list[int]]:
             if ids:
                 found[domain] = list(ids)
     return found
+
+
+def failed_partitions(engine: Engine, run_id: str) -> dict[str, list[str]]:
+    """Partitions with a FAILED row in the run chain of ``run_id``: root run id -> partition keys."""
+    found: dict[str, set[str]] = {}
+    with engine.connect() as conn:
+        for model in DOMAINS.values():
+            t = model.__table__
+            rows = conn.execute(select(t.c.root_run_id, t.c.partition_key).where(
+                or_(t.c.run_id == run_id, t.c.root_run_id == run_id),
+                t.c.status == TaskStatus.FAILED.value)).all()
+            for root, partition in rows:
+                found.setdefault(root, set()).add(partition)
+    return {root: sorted(partitions) for root, partitions in found.items()}
