@@ -42,7 +42,7 @@ def prepared_store(url: str, symbols, history: int = 300) -> CandleStore:
 
 
 def run_pipeline(instance, store_url: str, symbols, source=None, session: date = SESSION,
-                 raise_on_error: bool = True):
+                 raise_on_error: bool = True, settings: PipelineSettings | None = None):
     """One run of the market_data job over ``symbols`` as a partition range, in process."""
     known = set(instance.get_dynamic_partitions(SYMBOLS_PARTITIONS_NAME))
     instance.add_dynamic_partitions(SYMBOLS_PARTITIONS_NAME, [s for s in symbols if s not in known])
@@ -52,7 +52,7 @@ def run_pipeline(instance, store_url: str, symbols, source=None, session: date =
         tags=partition_range_tags(list(symbols)),
         run_config={"ops": {"market_data_pipeline": {"config": {"start": str(session), "end": str(session)}}}},
         resources={"store": StoreResource(url=store_url), "candle_source": source or SyntheticCandles(seed=7),
-                   "settings": PipelineSettings()},
+                   "settings": settings or PipelineSettings()},
         raise_on_error=raise_on_error,
     )
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import talib
 
-from candleflow.resources import LandingFolderCandles
+from candleflow.resources import LandingFolderCandles, PipelineSettings
 from tests.pipeline_fixtures import (
     ASSETS, SESSION, materialized, postgres_instance_overrides, prepared_store, run_pipeline,
     sqlite_instance,
@@ -123,3 +123,20 @@ def test_every_symbol_failing_fails_the_run(tmp_path):
         failure = result.failure_data_for_node("market_data_pipeline")
         assert f"no landed file for ZZZ in {landing}" in failure.user_failure_data.description
         assert materialized(instance, "raw_candles") == set()
+
+
+def test_scan_restricted_to_its_universe(tmp_path):
+    scans = tmp_path / "scans.yaml"
+    scans.write_text("""scans:
+  - {name: best_of_two, formula: "rank(pct_change(close, 20)) <= 1", universe: [JPM, XOM]}
+  - {name: everyone, formula: "close > 0"}
+""")
+    store_url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = prepared_store(store_url, SYMBOLS)
+    with sqlite_instance(tmp_path) as instance:
+        run_pipeline(instance, store_url, SYMBOLS, settings=PipelineSettings(scans_file=str(scans)))
+    daily = store.read_candles(["JPM", "XOM"], "1d").pivot(index="bar_start", columns="symbol", values="close")
+    best = daily.pct_change(20, fill_method=None).iloc[-1].idxmax()
+    signals = store.read_signals()
+    assert signals.loc[signals["scan"] == "best_of_two", "symbol"].tolist() == [best]
+    assert sorted(signals.loc[signals["scan"] == "everyone", "symbol"]) == sorted(SYMBOLS)

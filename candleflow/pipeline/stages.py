@@ -14,6 +14,7 @@ from candleflow.market.checks import CheckOutcome, aligned_bars, no_unexpected_g
 from candleflow.market.indicators import IndicatorSpec, compute_indicators, history_bars
 from candleflow.market.intervals import BASE_INTERVAL, DERIVED_INTERVALS
 from candleflow.market.validation import validate_candles
+from candleflow.pipeline.scan_config import ConfiguredScan
 from candleflow.pipeline.result import StageResult, Timer, run_isolated
 from candleflow.pipeline.window import Window, history_window, window_between, window_of_bars
 from candleflow.sources.base import CandleSource
@@ -28,7 +29,7 @@ class PipelineContext:
     source: CandleSource
     calendar: ExchangeSessions
     indicators: Sequence[IndicatorSpec]
-    scans: Sequence[Scan]
+    scans: Sequence[ConfiguredScan]
     #: Wall-clock time the run treats as "now" (epoch s); None means the real clock.
     as_of: int | None = None
     results: dict[str, StageResult] = field(default_factory=dict)
@@ -111,25 +112,32 @@ def evaluate_signals(ctx: PipelineContext, symbols: Sequence[str], window: Windo
     """Evaluate every configured scan over the run's symbols; store the matches in the window."""
     result = StageResult("scan_signals")
     with Timer(result):
-        panels = {}
-        for interval, bars in required_history(ctx.scans).items():
-            history = history_window(ctx.calendar, window, interval, bars)
-            panels[interval] = BarPanel.from_candles(
-                ctx.store.read_candles(symbols, interval, history.start, window.end), interval,
-                session_starts=history.sessions["open"].to_numpy())
-        outcomes = evaluate_scans(ctx.scans, panels, since=window.start)
+        bars = {}
+        for interval, count in required_history(ctx.scans).items():
+            history = history_window(ctx.calendar, window, interval, count)
+            bars[interval] = (ctx.store.read_candles(symbols, interval, history.start, window.end),
+                              history.sessions["open"].to_numpy())
         rows = []
-        for outcome in outcomes:
-            if outcome.error:
-                result.failed[outcome.symbol] = f"{outcome.symbol}: {outcome.error}"
+        for universe, scans in _scans_by_universe(ctx.scans).items():
+            members = [s for s in symbols if universe is None or s in universe]
+            if not members:
                 continue
-            if outcome.notes:
-                result.notes[outcome.symbol] = "; ".join(outcome.notes)
-            rows.extend(
-                {"scan": m.scan, "symbol": m.symbol, "interval": m.interval, "bar_start": m.bar_start,
-                 "formula": _formula_of(ctx.scans, m.scan), "term_values": json.dumps(m.values)}
-                for m in outcome.matches
-            )
+            panels = {interval: BarPanel.from_candles(frame[frame["symbol"].isin(members)], interval,
+                                                      session_starts=opens)
+                      for interval, (frame, opens) in bars.items()}
+            for outcome in evaluate_scans(scans, panels, since=window.start):
+                if outcome.error:
+                    result.failed[outcome.symbol] = f"{outcome.symbol}: {outcome.error}"
+                    continue
+                if outcome.notes:
+                    result.notes[outcome.symbol] = "; ".join(
+                        filter(None, [result.notes.get(outcome.symbol), *outcome.notes]))
+                rows.extend(
+                    {"scan": m.scan, "symbol": m.symbol, "interval": m.interval, "bar_start": m.bar_start,
+                     "formula": _formula_of(ctx.scans, m.scan), "term_values": json.dumps(m.values)}
+                    for m in outcome.matches
+                )
+        rows = [row for row in rows if row["symbol"] not in result.failed]
         result.succeeded = [s for s in symbols if s not in result.failed]
         frame = pd.DataFrame(rows, columns=["scan", "symbol", "interval", "bar_start", "formula",
                                             "term_values"])
@@ -195,6 +203,14 @@ def _without(frame: pd.DataFrame, failed: dict[str, str]) -> pd.DataFrame:
 
 def _spec_intervals(specs: Sequence[IndicatorSpec]) -> list[str]:
     return list(dict.fromkeys(i for spec in specs for i in spec.intervals))
+
+
+def _scans_by_universe(scans: Sequence[ConfiguredScan]) -> dict[frozenset[str] | None, list[Scan]]:
+    """Scans grouped by the universe they are restricted to (None: every symbol of the run)."""
+    groups: dict[frozenset[str] | None, list[Scan]] = {}
+    for scan in scans:
+        groups.setdefault(None if scan.universe is None else frozenset(scan.universe), []).append(scan)
+    return groups
 
 
 def _formula_of(scans: Sequence[Scan], name: str) -> str:

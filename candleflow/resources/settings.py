@@ -3,10 +3,9 @@
 import dagster as dg
 from pydantic import Field
 
-from candleflow.formula import Scan
 from candleflow.market.calendar import ExchangeSessions
 from candleflow.market.indicators import DEFAULT_INDICATORS, IndicatorSpec, load_indicator_specs
-from candleflow.pipeline.scan_config import load_scans
+from candleflow.pipeline.scan_config import ConfiguredScan, load_scans
 
 
 class PipelineSettings(dg.ConfigurableResource):
@@ -17,7 +16,7 @@ class PipelineSettings(dg.ConfigurableResource):
     def indicator_specs(self) -> list[IndicatorSpec]:
         return load_indicator_specs(self.indicators_file) if self.indicators_file else list(DEFAULT_INDICATORS)
 
-    def scans(self) -> list[Scan]:
+    def scans(self) -> list[ConfiguredScan]:
         return load_scans(self.scans_file or None)
 
     def sessions(self) -> ExchangeSessions:
