@@ -17,8 +17,8 @@ from candleflow.assets.events import report_materializations
 from candleflow.assets.partitions import root_run_id, symbols_partitions
 from candleflow.market.validation import format_utc
 from candleflow.pipeline.result import StageResult
-from candleflow.pipeline.stages import STAGES, PipelineContext, resolve_window, run_stages
-from candleflow.pipeline.tracked import RunTracker
+from candleflow.pipeline.stages import STAGES, PipelineContext, resolve_window
+from candleflow.pipeline.tracked import RunTracker, run_tracked
 from candleflow.resources import CandleSourceResource, PipelineSettings, StoreResource
 from candleflow.tracking.service import TrackingService
 
@@ -89,25 +89,19 @@ def market_data_pipeline(context: dg.AssetExecutionContext, config: RunWindow, s
                          root_run_id=root_run_id(context.run), step_key=context.op_execution_context.op.name,
                          max_attempts=MAX_ATTEMPTS)
     try:
-        tracker.begin(stages, symbols)
-        try:
-            results = run_stages(pipeline, stages, symbols,
-                                 resolve_window(pipeline, config.start, config.end), tracker.finish)
-        except Exception as exc:
-            tracker.abort(f"{type(exc).__name__}: {exc}")
-            raise
-        tracker.close()
+        results = run_tracked(pipeline, tracker, stages, symbols,
+                              resolve_window(pipeline, config.start, config.end))
     finally:
         pipeline.store.dispose()
     for result in results:
-        _report_stage(context, result)
+        _report_stage(context, result, tracker.seconds)
         yield from _check_results(context, result)
     if results and not any(result.succeeded for result in results):
         failures = "; ".join(results[0].failed.values())
         raise dg.Failure(description=f"every symbol failed: {failures}"[:2000])
 
 
-def _report_stage(context: dg.AssetExecutionContext, result: StageResult) -> None:
+def _report_stage(context: dg.AssetExecutionContext, result: StageResult, tracking_seconds: float) -> None:
     """One materialization per succeeded symbol (none for a failed one, so the UI stays true);
     failures go to the log and to the checks."""
     span = {}
@@ -121,7 +115,8 @@ def _report_stage(context: dg.AssetExecutionContext, result: StageResult) -> Non
         context.log.info(f"{result.stage}: {len(result.notes)} symbols with notes, e.g. "
                          f"{next(iter(result.notes.values()))}")
     shared = {"symbols_in_run": len(result.succeeded), "run_rows": result.rows_written,
-              "stage_seconds": round(result.seconds, 3), **span}
+              "stage_seconds": round(result.seconds, 3), "tracking_seconds": round(tracking_seconds, 3),
+              **span}
     report_materializations(context, result.stage, {
         symbol: {"rows": result.rows.get(symbol, 0), **shared,
                  **({"note": result.notes[symbol]} if symbol in result.notes else {})}

@@ -16,7 +16,8 @@ def machine() -> dict:
 
 
 def medians(runs: list[dict]) -> dict:
-    keys = ("wall_seconds", "peak_memory_mb", "dagster_bookkeeping_seconds", "dagster_share")
+    keys = ("wall_seconds", "peak_memory_mb", "tracking_seconds", "dagster_bookkeeping_seconds",
+            "dagster_share")
     out = {k: round(statistics.median(r[k] for r in runs), 3) for k in keys}
     out["stage_seconds"] = {s: round(statistics.median(r["stage_seconds"][s] for r in runs), 3)
                             for s in runs[0]["stage_seconds"]}

@@ -7,9 +7,12 @@ PROCESSING at the end belong to symbols that dropped out at an earlier stage. ab
 raising; every row still PROCESSING is FAILED with the error, so a step retry re-queues it.
 """
 
+import time
 from collections.abc import Sequence
 
 from candleflow.pipeline.result import StageResult
+from candleflow.pipeline.stages import PipelineContext, run_stages
+from candleflow.pipeline.window import Window
 from candleflow.tracking.service import TaskKey, TrackingService
 
 STAGE_DOMAINS = {"raw_candles": "candle_ingest", "derived_bars": "derived_bars",
@@ -23,6 +26,8 @@ class RunTracker:
         self.run_id, self.root_run_id, self.step_key = run_id, root_run_id, step_key
         self.max_attempts = max_attempts
         self.open: dict[str, set[str]] = {}
+        #: Wall seconds spent writing tracking rows (reported beside the stages' own seconds).
+        self.seconds = 0.0
 
     def _keys(self, symbols) -> list[TaskKey]:
         return [TaskKey(self.root_run_id, self.step_key, s) for s in symbols]
@@ -62,3 +67,23 @@ class RunTracker:
             if symbols:
                 self.service.fail(STAGE_DOMAINS[stage], self._keys(sorted(symbols)), message)
                 symbols.clear()
+
+
+def run_tracked(ctx: PipelineContext, tracker: RunTracker, stages: Sequence[str],
+                symbols: Sequence[str], window: Window | None) -> list[StageResult]:
+    """``run_stages`` with every stage's outcome written to the tracking rows as it ends."""
+    timed(tracker, tracker.begin, stages, symbols)
+    try:
+        results = run_stages(ctx, stages, symbols, window,
+                             lambda result: timed(tracker, tracker.finish, result))
+    except Exception as exc:
+        tracker.abort(f"{type(exc).__name__}: {exc}")
+        raise
+    timed(tracker, tracker.close)
+    return results
+
+
+def timed(tracker: RunTracker, method, *args) -> None:
+    started = time.perf_counter()
+    method(*args)
+    tracker.seconds += time.perf_counter() - started
