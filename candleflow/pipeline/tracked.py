@@ -1,10 +1,12 @@
 """The tracking rows of one step attempt: one row per (stage, symbol) in its domain's table.
 
-begin: create the rows (idempotent per root run, step and symbol), re-queue the ones a previous
-attempt left FAILED, and start them (attempts + 1). finish: after each stage, COMPLETED with rows
-written for the symbols that succeeded, FAILED with the reason for the others. close: rows still
-PROCESSING at the end belong to symbols that dropped out at an earlier stage. abort: the step is
-raising; every row still PROCESSING is FAILED with the error, so a step retry re-queues it.
+begin: create the rows (idempotent per root run, step and symbol; metadata names the stage and
+the domain it depends on), re-queue the ones a previous attempt left FAILED, and start them
+(attempts + 1). finish: after each stage, COMPLETED with rows written for the symbols that
+succeeded, FAILED with the reason for the others, and a heartbeat on the rows of the stages still
+to come. close: rows still PROCESSING at the end belong to symbols that dropped out at an earlier
+stage. abort: the step is raising; every row still PROCESSING is FAILED with the error, so a step
+retry re-queues it.
 """
 
 import time
@@ -33,11 +35,13 @@ class RunTracker:
         return [TaskKey(self.root_run_id, self.step_key, s) for s in symbols]
 
     def begin(self, stages: Sequence[str], symbols: Sequence[str]) -> None:
-        for stage in stages:
+        for index, stage in enumerate(stages):
             domain, keys = STAGE_DOMAINS[stage], self._keys(symbols)
+            depends_on = STAGE_DOMAINS[stages[index - 1]] if index else None
             self.service.create(domain, run_id=self.run_id, root_run_id=self.root_run_id,
                                 step_key=self.step_key, partition_keys=list(symbols),
-                                max_attempts=self.max_attempts, metadata={"stage": stage})
+                                max_attempts=self.max_attempts,
+                                metadata={"stage": stage, "depends_on": depends_on})
             self.service.retry(domain, keys)
             self.service.start(domain, keys, self.run_id)
             self.open[stage] = set(symbols)
@@ -53,6 +57,9 @@ class RunTracker:
             self.service.fail(domain, self._keys(result.failed),
                               {k: result.failed[k.partition_key] for k in self._keys(result.failed)})
         self.open[result.stage] -= set(result.succeeded) | set(result.failed)
+        for stage, symbols in self.open.items():  # the later stages' rows are alive: heartbeat
+            if symbols:
+                self.service.heartbeat(STAGE_DOMAINS[stage], self._keys(sorted(symbols)))
 
     def close(self) -> None:
         """FAILED for symbols a stage never saw because an earlier stage failed them."""
