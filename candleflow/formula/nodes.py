@@ -103,15 +103,20 @@ class Offset(Node):
         return (self.x,)
 
 
-class Neg(Node):
+class _Unary(Node):
+    """A prefix operator over one operand; subclasses set the spelling, kind and precedence."""
+
     __slots__ = ("x",)
+    PREFIX: str
+    KIND: str
+    PREC: int
 
     def __init__(self, x: Node, pos: int) -> None:
         self.x = x
         self.pos = pos
-        self.kind = NUMBER
-        self.key = "-" + _wrap(x, P_UNARY)
-        self.prec = P_UNARY
+        self.kind = self.KIND
+        self.key = self.PREFIX + _wrap(x, self.PREC)
+        self.prec = self.PREC
 
     @property
     def is_const(self) -> bool:
@@ -119,6 +124,11 @@ class Neg(Node):
 
     def children(self) -> tuple[Node, ...]:
         return (self.x,)
+
+
+class Neg(_Unary):
+    __slots__ = ()
+    PREFIX, KIND, PREC = "-", NUMBER, P_UNARY
 
 
 class Arith(Node):
@@ -189,22 +199,9 @@ class Logic(Node):
         return self.operands
 
 
-class Not(Node):
-    __slots__ = ("x",)
-
-    def __init__(self, x: Node, pos: int) -> None:
-        self.x = x
-        self.pos = pos
-        self.kind = COND
-        self.key = "not " + _wrap(x, P_NOT)
-        self.prec = P_NOT
-
-    @property
-    def is_const(self) -> bool:
-        return self.x.is_const
-
-    def children(self) -> tuple[Node, ...]:
-        return (self.x,)
+class Not(_Unary):
+    __slots__ = ()
+    PREFIX, KIND, PREC = "not ", COND, P_NOT
 
 
 class Call(Node):
