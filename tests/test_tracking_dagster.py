@@ -171,3 +171,23 @@ def test_retention_job(tmp_path, days, expected):
         resources={"store": StoreResource(url=store_url)})
     assert result.success
     assert len(rows_by_symbol(CandleStore(store_url), "candle_ingest")) == 2 - expected
+
+
+def test_canceled_run_sensor_cancels_open_rows(tmp_path):
+    from candleflow.sensors.tracking import tracking_on_run_canceled
+
+    store_url = f"sqlite:///{tmp_path / 'store.db'}"
+    CandleStore(store_url).create_schema()
+    with sqlite_instance(tmp_path) as instance:
+        run = instance.create_run_for_job(
+            dg.GraphDefinition(name="g", node_defs=[]).to_job(name="market_data"))
+        _processing_rows(store_url, run.run_id, ["AAPL"])
+        instance.report_run_canceled(run)
+        canceled = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_CANCELED)[0].dagster_event
+        context = dg.build_run_status_sensor_context(
+            sensor_name="tracking_on_run_canceled", dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(run.run_id), dagster_event=canceled,
+            resources={"store": StoreResource(url=store_url)})
+        tracking_on_run_canceled(context)
+    row = rows_by_symbol(CandleStore(store_url), "candle_ingest")["AAPL"]
+    assert (row["status"], row["error_message"]) == ("CANCELLED", f"run {run.run_id} was canceled")
