@@ -12,17 +12,14 @@ from sqlalchemy import event, text
 from candleflow.store.migrate import upgrade_schema
 from candleflow.store.store import make_engine
 from candleflow.tracking import TrackingService, TrackingWriteError
-from tests.tracking_fixtures import PG_ADMIN, count_rows, fetch, new_run_id, pg_admin
+from tests.tracking_fixtures import PG_ADMIN, count_rows, fetch, migrated_engine, new_run_id, pg_admin
 
 DOMAIN = "derived_bars"
 
 
 @pytest.fixture
 def pg_engine(postgres_url):
-    engine = make_engine(postgres_url)
-    upgrade_schema(engine)
-    yield engine
-    engine.dispose()
+    yield from migrated_engine(postgres_url)
 
 
 def _processing(service: TrackingService, keys: list[str]) -> tuple[str, list[int]]:

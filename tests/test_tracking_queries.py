@@ -10,17 +10,12 @@ from candleflow.tracking.queries import (RunNotFound, TaskNotFound, domain_stats
 from candleflow.tracking.models import UnknownDomain
 from candleflow.tracking.reconcile import TaskRef, find_stale, reconcile
 from candleflow.tracking.retention import delete_completed_older_than
-from candleflow.store.migrate import upgrade_schema
-from candleflow.store.store import make_engine
-from tests.tracking_fixtures import T0, Clock, fetch
+from tests.tracking_fixtures import T0, Clock, fetch, migrated_engine
 
 
 @pytest.fixture
 def engine(store_url):
-    engine = make_engine(store_url)
-    upgrade_schema(engine)
-    yield engine
-    engine.dispose()
+    yield from migrated_engine(store_url)
 
 
 R1 = "11111111-0000-4000-8000-000000000001"

@@ -75,9 +75,14 @@ def tracking_url(request, tmp_path_factory):
         pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="module")
-def tracking_engine(tracking_url):
-    engine = make_engine(tracking_url)
+def migrated_engine(url: str):
+    """An engine on ``url`` with the store schema migrated to head; disposed when the test is done."""
+    engine = make_engine(url)
     upgrade_schema(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def tracking_engine(tracking_url):
+    yield from migrated_engine(tracking_url)
