@@ -125,14 +125,16 @@ def cmd_retry_failed(args) -> int:
     config = Path(handle.name)
     dagster = str(Path(sys.executable).with_name("dagster"))
     failures = 0
-    for root, symbols in chains.items():
-        for symbol in symbols:
-            tags = json.dumps({"dagster/partition": symbol, ROOT_RUN_TAG: root})
-            print(f"retrying {symbol} (run chain {root})", flush=True)
-            command = [dagster, "job", "execute", "-m", "candleflow.definitions", "-j", "market_data",
-                       "-c", str(config), "--tags", tags]
-            failures += subprocess.run(command, capture_output=True).returncode != 0
-    config.unlink()
+    try:
+        for root, symbols in chains.items():
+            for symbol in symbols:
+                tags = json.dumps({"dagster/partition": symbol, ROOT_RUN_TAG: root})
+                print(f"retrying {symbol} (run chain {root})", flush=True)
+                command = [dagster, "job", "execute", "-m", "candleflow.definitions", "-j", "market_data",
+                           "-c", str(config), "--tags", tags]
+                failures += subprocess.run(command, capture_output=True).returncode != 0
+    finally:
+        config.unlink()
     print(f"retried {sum(len(s) for s in chains.values())} symbol(s); {failures} run(s) failed")
     return 1 if failures else 0
 

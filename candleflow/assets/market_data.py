@@ -82,17 +82,15 @@ def market_data_pipeline(context: dg.AssetExecutionContext, config: RunWindow, s
     stages = [stage for stage in STAGES if stage in selected]
     symbols = list(context.partition_keys)
     calendar = settings.sessions()
-    pipeline = PipelineContext(store=store.open(), source=candle_source.build(calendar),
-                               calendar=calendar, indicators=settings.indicator_specs(),
-                               scans=settings.scans())
-    tracker = RunTracker(TrackingService(pipeline.store.engine), run_id=context.run_id,
-                         root_run_id=root_run_id(context.run), step_key=context.op_execution_context.op.name,
-                         max_attempts=MAX_ATTEMPTS)
-    try:
+    with store.connected() as candle_store:
+        pipeline = PipelineContext(store=candle_store, source=candle_source.build(calendar),
+                                   calendar=calendar, indicators=settings.indicator_specs(),
+                                   scans=settings.scans())
+        tracker = RunTracker(TrackingService(candle_store.engine), run_id=context.run_id,
+                             root_run_id=root_run_id(context.run),
+                             step_key=context.op_execution_context.op.name, max_attempts=MAX_ATTEMPTS)
         results = run_tracked(pipeline, tracker, stages, symbols,
                               resolve_window(pipeline, config.start, config.end))
-    finally:
-        pipeline.store.dispose()
     for result in results:
         _report_stage(context, result, tracker.seconds)
         yield from _check_results(context, result)

@@ -2,7 +2,7 @@
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -14,8 +14,8 @@ from candleflow.market.checks import CheckOutcome, aligned_bars, no_unexpected_g
 from candleflow.market.indicators import IndicatorSpec, compute_indicators, history_bars
 from candleflow.market.intervals import BASE_INTERVAL, DERIVED_INTERVALS
 from candleflow.market.validation import validate_candles
-from candleflow.pipeline.scan_config import ConfiguredScan
 from candleflow.pipeline.result import StageResult, Timer, run_isolated
+from candleflow.pipeline.scan_config import ConfiguredScan
 from candleflow.pipeline.window import Window, history_window, window_between, window_of_bars
 from candleflow.sources.base import CandleSource
 from candleflow.store import CandleStore
@@ -32,7 +32,6 @@ class PipelineContext:
     scans: Sequence[ConfiguredScan]
     #: Wall-clock time the run treats as "now" (epoch s); None means the real clock.
     as_of: int | None = None
-    results: dict[str, StageResult] = field(default_factory=dict)
 
 
 def ingest_candles(ctx: PipelineContext, symbols: Sequence[str], window: Window | None) -> StageResult:

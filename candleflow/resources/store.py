@@ -1,5 +1,8 @@
 """The domain store as a Dagster resource."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import dagster as dg
 from pydantic import Field
 
@@ -11,7 +14,12 @@ class StoreResource(dg.ConfigurableResource):
 
     url: str = Field(description="Database URL; give Postgres credentials through an EnvVar.")
 
-    def open(self) -> CandleStore:
+    @contextmanager
+    def connected(self) -> Iterator[CandleStore]:
+        """The store with its schema migrated to head; its connections closed on exit."""
         store = CandleStore(self.url)
-        store.create_schema()
-        return store
+        try:
+            store.create_schema()
+            yield store
+        finally:
+            store.dispose()

@@ -34,15 +34,14 @@ def _run_is_finished(instance: dg.DagsterInstance):
                        "failed run left PENDING or PROCESSING.")
 def tracking_on_run_failure(context: dg.RunFailureSensorContext, store: StoreResource):
     run_id = context.dagster_run.run_id
-    engine = store.open().engine
     try:
-        report = reconcile(engine, datetime.now(UTC), HEARTBEAT_TIMEOUT_S, _run_is_finished(context.instance))
+        with store.connected() as candle_store:
+            report = reconcile(candle_store.engine, datetime.now(UTC), HEARTBEAT_TIMEOUT_S,
+                               _run_is_finished(context.instance))
         context.log.info(f"run {run_id} failed: {len(report.failed)} rows failed, "
                          f"{len(report.requeued)} re-queued")
     except Exception as exc:  # never raise: the sensor's cursor would skip this run for good
         context.log.error(f"could not close tracking rows of run {run_id}: {exc}")
-    finally:
-        engine.dispose()
 
 
 @dg.run_status_sensor(run_status=dg.DagsterRunStatus.CANCELED, monitored_jobs=[market_data_job],
@@ -50,15 +49,13 @@ def tracking_on_run_failure(context: dg.RunFailureSensorContext, store: StoreRes
                       description="Cancels the tracking rows of a canceled run.")
 def tracking_on_run_canceled(context: dg.RunStatusSensorContext, store: StoreResource):
     run_id = context.dagster_run.run_id
-    engine = store.open().engine
     try:
-        service = TrackingService(engine)
-        for domain, ids in open_task_ids(engine, run_id).items():
-            service.cancel(domain, ids, f"run {run_id} was canceled")
+        with store.connected() as candle_store:
+            service = TrackingService(candle_store.engine)
+            for domain, ids in open_task_ids(candle_store.engine, run_id).items():
+                service.cancel(domain, ids, f"run {run_id} was canceled")
     except Exception as exc:  # never raise, as above
         context.log.error(f"could not cancel tracking rows of run {run_id}: {exc}")
-    finally:
-        engine.dispose()
 
 
 def requeue_requests(engine, report) -> list[dg.RunRequest]:
@@ -79,12 +76,10 @@ def requeue_requests(engine, report) -> list[dg.RunRequest]:
              "heartbeat is older than 15 minutes, become FAILED with the reason; those with "
              "attempts left are re-queued and re-run.")
 def tracking_reconciler(context: dg.ScheduleEvaluationContext, store: StoreResource):
-    engine = store.open().engine
-    try:
-        report = reconcile(engine, datetime.now(UTC), HEARTBEAT_TIMEOUT_S, _run_is_finished(context.instance))
-        requests = requeue_requests(engine, report)
-    finally:
-        engine.dispose()
+    with store.connected() as candle_store:
+        report = reconcile(candle_store.engine, datetime.now(UTC), HEARTBEAT_TIMEOUT_S,
+                           _run_is_finished(context.instance))
+        requests = requeue_requests(candle_store.engine, report)
     if not requests:
         return dg.SkipReason(f"{len(report.failed)} stale rows failed, none to re-run")
     return requests
@@ -97,11 +92,8 @@ class RetentionConfig(dg.Config):
 @dg.op(description="Deletes COMPLETED tracking rows older than `days` days.")
 def delete_old_completed_tasks(context: dg.OpExecutionContext, config: RetentionConfig,
                                store: StoreResource) -> None:
-    engine = store.open().engine
-    try:
-        deleted = delete_completed_older_than(engine, days=config.days)
-    finally:
-        engine.dispose()
+    with store.connected() as candle_store:
+        deleted = delete_completed_older_than(candle_store.engine, days=config.days)
     context.log.info(f"deleted COMPLETED rows older than {config.days} days: {deleted}")
     context.add_output_metadata({"deleted": dg.MetadataValue.json(deleted)})
 
