@@ -84,3 +84,32 @@ def test_signals_replace_window(store):
     stored = store.read_signals()
     assert stored["symbol"].tolist() == ["AAA"]
     assert stored["term_values"].tolist() == [{"close": 2.0}]
+
+
+def test_rewriting_unchanged_rows_leaves_them_untouched(postgres_url):
+    """On Postgres an unchanged row keeps its row version (xmin); a changed one gets a new one."""
+    from candleflow.store import CandleStore
+
+    store = CandleStore(postgres_url)
+    store.create_schema()
+    store.write_candles(candle_frame(), "1m")
+
+    def versions():
+        with store.engine.connect() as conn:
+            return dict(conn.exec_driver_sql(
+                "SELECT symbol || ':' || bar_start, xmin::text FROM candles").fetchall())
+
+    before = versions()
+    store.write_candles(candle_frame(symbols=("AAA",)), "1m")
+    store.write_candles(candle_frame(symbols=("BBB",), n=1, close=11.0), "1m")
+    after = versions()
+    changed = {key for key in before if before[key] != after[key]}
+    store.dispose()
+    assert changed == {f"BBB:{T0}"}
+
+
+def test_count_candles_counts_what_read_candles_selects(store):
+    store.write_candles(candle_frame(), "1m")
+    counts = store.count_candles(["AAA", "BBB", "ZZZ"], "1m", T0 + 600, T0 + 1200)
+    assert counts == {"AAA": 10, "BBB": 10}
+    assert counts["AAA"] == len(store.read_candles(["AAA"], "1m", T0 + 600, T0 + 1200))

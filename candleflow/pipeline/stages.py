@@ -2,7 +2,7 @@
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -14,6 +14,7 @@ from candleflow.market.checks import CheckOutcome, aligned_bars, no_unexpected_g
 from candleflow.market.indicators import IndicatorSpec, compute_indicators, history_bars
 from candleflow.market.intervals import BASE_INTERVAL, DERIVED_INTERVALS
 from candleflow.market.validation import validate_candles
+from candleflow.pipeline.recent_bars import RecentBars
 from candleflow.pipeline.result import StageResult, Timer, run_isolated
 from candleflow.pipeline.scan_config import ConfiguredScan
 from candleflow.pipeline.window import Window, history_window, window_between, window_of_bars
@@ -32,6 +33,11 @@ class PipelineContext:
     scans: Sequence[ConfiguredScan]
     #: Wall-clock time the run treats as "now" (epoch s); None means the real clock.
     as_of: int | None = None
+    #: Bars written by the current ``run_stages`` call, read by its later stages.
+    recent: RecentBars = field(init=False)
+
+    def __post_init__(self):
+        self.recent = RecentBars(self.store)
 
 
 def ingest_candles(ctx: PipelineContext, symbols: Sequence[str], window: Window | None) -> StageResult:
@@ -49,6 +55,7 @@ def ingest_candles(ctx: PipelineContext, symbols: Sequence[str], window: Window 
                 result.failed[symbol] = f"{symbol}: no candles from the source for {span}"
         if not clean.empty:
             ctx.store.write_candles(clean, ctx.source.base_interval)
+            ctx.recent.keep(ctx.source.base_interval, clean)
             result.record_rows(clean)
         result.succeeded = [s for s in symbols if s not in result.failed]
         result.checks.append(CheckOutcome("valid_candles", len(symbols), dict(result.failed)))
@@ -62,7 +69,8 @@ def derive_all_bars(ctx: PipelineContext, symbols: Sequence[str], window: Window
     """
     result = StageResult("derived_bars")
     with Timer(result):
-        minutes = ctx.store.read_candles(symbols, BASE_INTERVAL, window.start, window.end)
+        minutes = ctx.recent.read(symbols, BASE_INTERVAL, window.start, window.end)
+        ctx.recent.forget(BASE_INTERVAL)
         with_minutes = _symbols_of(minutes)
         derived = {}
         for interval in DERIVED_INTERVALS:
@@ -78,6 +86,7 @@ def derive_all_bars(ctx: PipelineContext, symbols: Sequence[str], window: Window
         for interval, bars in derived.items():
             if not bars.empty:
                 ctx.store.write_candles(bars, interval)
+                ctx.recent.keep(interval, bars)
                 result.record_rows(bars)
         result.succeeded = [s for s in symbols if s not in result.failed]
     return result
@@ -91,7 +100,7 @@ def compute_all_indicators(ctx: PipelineContext, symbols: Sequence[str], window:
         for interval in _spec_intervals(ctx.indicators):
             specs = [s for s in ctx.indicators if interval in s.intervals]
             history = history_window(ctx.calendar, window, interval, history_bars(specs, interval))
-            bars = ctx.store.read_candles(symbols, interval, history.start, window.end)
+            bars = ctx.recent.read(symbols, interval, history.start, window.end)
             computed.append(run_isolated(
                 _symbols_of(bars),
                 lambda batch, bars=bars, interval=interval, specs=specs, history=history:
@@ -114,7 +123,7 @@ def evaluate_signals(ctx: PipelineContext, symbols: Sequence[str], window: Windo
         bars = {}
         for interval, count in required_history(ctx.scans).items():
             history = history_window(ctx.calendar, window, interval, count)
-            bars[interval] = (ctx.store.read_candles(symbols, interval, history.start, window.end),
+            bars[interval] = (ctx.recent.read(symbols, interval, history.start, window.end),
                               history.sessions["open"].to_numpy())
         rows = []
         for universe, scans in _scans_by_universe(ctx.scans).items():
@@ -168,9 +177,17 @@ def run_stages(ctx: PipelineContext, stages: Sequence[str], symbols: Sequence[st
 
     ``on_stage_done`` is called with each stage's result as soon as the stage ends.
     """
+    ctx.recent = RecentBars(ctx.store)
+    try:
+        return _run_in_order(ctx, stages, symbols, window, on_stage_done or (lambda result: None))
+    finally:
+        ctx.recent = RecentBars(ctx.store)  # let the kept frames go
+
+
+def _run_in_order(ctx: PipelineContext, stages: Sequence[str], symbols: Sequence[str],
+                  window: Window | None, done: Callable[[StageResult], None]) -> list[StageResult]:
     results = []
     remaining = list(symbols)
-    done = on_stage_done or (lambda result: None)
     if "raw_candles" in stages:
         ingest = ingest_candles(ctx, remaining, window)
         results.append(ingest)

@@ -124,6 +124,16 @@ class CandleStore:
                f"AND {in_clause('symbol', symbols, params, 's')}{where} ORDER BY symbol, bar_start")
         return self._read(sql, params, CANDLE_DTYPES)
 
+    def count_candles(self, symbols: Sequence[str], interval: str, start: int | None = None,
+                      end: int | None = None) -> dict[str, int]:
+        """Stored candles per symbol, as ``read_candles`` would select them (symbols with none left out)."""
+        params: dict = {"interval": interval}
+        where = _time_window(params, start, end)
+        sql = (f"SELECT symbol, COUNT(*) FROM candles WHERE \"interval\" = %(interval)s "
+               f"AND {in_clause('symbol', symbols, params, 's')}{where} GROUP BY symbol")
+        with self.engine.connect() as conn:
+            return dict(execute_sql(conn, sql, params).fetchall())
+
     def read_indicators(self, symbols: Sequence[str], interval: str, start: int | None = None,
                         end: int | None = None) -> pd.DataFrame:
         params: dict = {"interval": interval}

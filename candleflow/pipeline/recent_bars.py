@@ -1,0 +1,84 @@
+"""Bars a run has just written or read, handed to its later stages without reading them again.
+
+In a universe run the stages would otherwise read from the store what the step wrote a moment
+earlier (every 1m bar of the session for derived bars, the session's derived bars for indicators
+and scans), and the indicators and the scans would each read the same daily history.
+
+``RecentBars`` keeps, per interval, either the frame just written or the last complete read:
+
+- a written frame serves a read only for the symbols whose stored rows in the kept range are
+  exactly the kept rows: the store counts them (an index scan, not a read), and since every kept
+  row was written, equal counts mean equal rows. A symbol with more stored rows (minutes landed by
+  an earlier run, say) is read from the store;
+- a read result is the store's content for its symbols and time range, and serves any read inside
+  them as it is. It stays true because every write of the run's stages goes through ``keep``,
+  which replaces it.
+"""
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from candleflow.market.frames import as_candle_frame, empty_candles
+from candleflow.store import CandleStore
+
+
+@dataclass(frozen=True)
+class _Kept:
+    frame: pd.DataFrame
+    since: int
+    #: For a read result: its end and its symbols. None for a written frame.
+    until: int | None = None
+    symbols: frozenset[str] | None = None
+
+    def covers(self, symbols: list[str], start: int, end: int) -> bool:
+        return (self.until is not None and self.since <= start and end <= self.until
+                and self.symbols.issuperset(symbols))
+
+
+class RecentBars:
+    def __init__(self, store: CandleStore):
+        self.store = store
+        self._kept: dict[str, _Kept] = {}
+
+    def keep(self, interval: str, frame: pd.DataFrame) -> None:
+        """Remember ``frame``, the bars of ``interval`` just written (a candle frame)."""
+        if frame.empty:
+            self._kept.pop(interval, None)
+        else:
+            self._kept[interval] = _Kept(frame, int(frame["bar_start"].min()))
+
+    def forget(self, interval: str) -> None:
+        self._kept.pop(interval, None)
+
+    def read(self, symbols: list[str], interval: str, start: int, end: int) -> pd.DataFrame:
+        """What ``store.read_candles(symbols, interval, start, end)`` returns, from memory where
+        the kept bars are the stored bars."""
+        kept = self._kept.get(interval)
+        if kept is not None and kept.covers(symbols, start, end):
+            frame = kept.frame
+            inside = frame["symbol"].isin(symbols) & frame["bar_start"].between(start, end - 1)
+            return frame[inside].reset_index(drop=True)
+        if kept is None or end <= kept.since:
+            frame = self.store.read_candles(symbols, interval, start, end)
+        else:
+            frame = self._stored_and_kept(kept, symbols, interval, start, end)
+        self._kept[interval] = _Kept(frame, start, end, frozenset(symbols))
+        return frame
+
+    def _stored_and_kept(self, kept: _Kept, symbols: list[str], interval: str, start: int,
+                         end: int) -> pd.DataFrame:
+        split = max(start, kept.since)
+        frame = kept.frame
+        recent = frame[frame["symbol"].isin(symbols) & frame["bar_start"].between(split, end - 1)]
+        stored_counts = self.store.count_candles(symbols, interval, split, end)
+        kept_counts = recent["symbol"].value_counts().to_dict()
+        exact = {s for s in symbols if stored_counts.get(s, 0) == kept_counts.get(s, 0)}
+        others = [s for s in symbols if s not in exact]
+        parts = [
+            self.store.read_candles(symbols, interval, start, split) if start < split else empty_candles(),
+            recent[recent["symbol"].isin(exact)],
+            self.store.read_candles(others, interval, split, end) if others else empty_candles(),
+        ]
+        return as_candle_frame(pd.concat([p for p in parts if not p.empty] or [empty_candles()],
+                                         ignore_index=True))
