@@ -4,6 +4,8 @@ Both Dagster's storage and the domain store run on each backend. Reference value
 pandas and TA-Lib applied in the test to what the store holds.
 """
 
+import logging
+
 import dagster as dg
 import numpy as np
 import pandas as pd
@@ -30,6 +32,12 @@ def backend(request, tmp_path):
         store_url = request.getfixturevalue("postgres_url")
         with dg.instance_for_test(overrides=postgres_instance_overrides(dagster_db)) as instance:
             yield instance, store_url
+
+
+def error_lines(instance, run_id: str) -> list[str]:
+    """The run's ERROR log lines written by candleflow (the UI's run log, filtered to errors)."""
+    return [entry.user_message for entry in instance.all_logs(run_id)
+            if entry.level == logging.ERROR and entry.dagster_event is None]
 
 
 def test_universe_run_materializes_every_symbol(backend):
@@ -107,6 +115,8 @@ def test_bad_symbol_fails_alone(tmp_path):
         assert not check.passed
         assert check.metadata["failures"].value == {
             "BBB": "BBB at 2024-03-08T14:37:00Z: high below low (high=8.0, low=9.0)"}
+        assert error_lines(instance, result.run_id) == [
+            "raw_candles failed for BBB: BBB at 2024-03-08T14:37:00Z: high below low (high=8.0, low=9.0)"]
     assert store.read_candles(["BBB"], "1m").empty
     pd.testing.assert_frame_equal(store.read_candles(["BBB"], "1d"), before)
     assert len(store.read_candles(["AAA", "CCC"], "1m")) == 60
@@ -123,6 +133,9 @@ def test_every_symbol_failing_fails_the_run(tmp_path):
         failure = result.failure_data_for_node("market_data_pipeline")
         assert f"no landed file for ZZZ in {landing}" in failure.user_failure_data.description
         assert materialized(instance, "raw_candles") == set()
+        assert instance.get_run_by_id(result.run_id).status == dg.DagsterRunStatus.FAILURE
+        assert any(line.startswith("raw_candles failed for ZZZ: ")
+                   for line in error_lines(instance, result.run_id))
 
 
 def test_scan_restricted_to_its_universe(tmp_path):

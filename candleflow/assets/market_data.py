@@ -8,11 +8,13 @@ succeeded. A symbol that failed gets none, so the UI's partition status stays tr
 still succeeds for the others. ``can_subset`` keeps each asset materializable on its own.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 
 import dagster as dg
 from pydantic import Field
 
+from candleflow.assets.charts import chart_metadata
 from candleflow.assets.events import report_materializations
 from candleflow.assets.partitions import root_run_id, symbols_partitions
 from candleflow.market.validation import format_utc
@@ -22,26 +24,31 @@ from candleflow.pipeline.tracked import RunTracker, run_tracked
 from candleflow.resources import CandleSourceResource, PipelineSettings, StoreResource
 from candleflow.tracking.service import TrackingService
 
-GROUP = "market_data"
 #: Step attempts per run (RetryPolicy) and the tracking rows' max_attempts.
 MAX_ATTEMPTS = 3
 OWNERS = ["team:market-data"]
 
+# Groups tell the story in the UI's asset graph: data comes in, becomes bars, then analytics.
 ASSET_SPECS = [
-    dg.AssetSpec("raw_candles", description="1-minute (or daily-only) OHLCV candles from the "
-                 "candle source, validated and upserted into the candles table.", kinds={"sql"}),
-    dg.AssetSpec("derived_bars", deps=["raw_candles"], description="5m, 15m, 30m, 1h bars aligned "
-                 "to the session open and daily bars per session, each with its 1m-bar count and "
-                 "completeness.", kinds={"sql"}),
-    dg.AssetSpec("indicators", deps=["derived_bars"], description="SMA, EMA, RSI, MACD, Bollinger "
-                 "bands, ATR and session VWAP per the indicator spec, in TA-Lib's conventions.",
-                 kinds={"sql"}),
-    dg.AssetSpec("scan_signals", deps=["derived_bars", "indicators"], description="Matches of the "
-                 "configured scan formulas, evaluated across the run's symbols.", kinds={"sql"}),
+    dg.AssetSpec("raw_candles", group_name="ingest", kinds={"pandas", "sql"},
+                 description="1-minute (or daily-only) OHLCV candles from the candle source, "
+                 "validated by the bad-row rules and upserted into the `candles` table. A rejected "
+                 "symbol gets no materialization and fails the `valid_candles` check."),
+    dg.AssetSpec("derived_bars", deps=["raw_candles"], group_name="bars", kinds={"numpy", "sql"},
+                 description="5m, 15m, 30m, 1h bars aligned to the session open and daily bars per "
+                 "session, each with its 1m-bar count and completeness, in the `candles` table."),
+    dg.AssetSpec("indicators", deps=["derived_bars"], group_name="analytics", kinds={"talib", "sql"},
+                 description="SMA, EMA, RSI, MACD, Bollinger bands, ATR and session VWAP per the "
+                 "indicator spec, in TA-Lib's conventions, in the `indicator_values` table. "
+                 "Materializations carry a `chart` (daily closes, moving averages, signals) for "
+                 "every symbol of a run of up to 5 symbols, else for up to 5 symbols with a signal."),
+    dg.AssetSpec("scan_signals", deps=["derived_bars", "indicators"], group_name="analytics",
+                 kinds={"numpy", "sql"},
+                 description="Matches of the configured scan formulas, evaluated across the run's "
+                 "symbols, in the `signals` table with the values of each formula's terms."),
 ]
 SPECS = [
-    spec.replace_attributes(group_name=GROUP, owners=OWNERS, skippable=True,
-                            partitions_def=symbols_partitions)
+    spec.replace_attributes(owners=OWNERS, skippable=True, partitions_def=symbols_partitions)
     for spec in ASSET_SPECS
 ]
 CHECK_SPECS = [
@@ -91,20 +98,23 @@ def market_data_pipeline(context: dg.AssetExecutionContext, config: RunWindow, s
                              step_key=context.op_execution_context.op.name, max_attempts=MAX_ATTEMPTS)
         results = run_tracked(pipeline, tracker, stages, symbols,
                               resolve_window(pipeline, config.start, config.end))
+        charts = chart_metadata(context, candle_store, pipeline.indicators, results)
     for result in results:
-        _report_stage(context, result, tracker.seconds)
+        _report_stage(context, result, tracker.seconds, charts.get(result.stage, {}))
         yield from _check_results(context, result)
     if results and not any(result.succeeded for result in results):
         failures = "; ".join(results[0].failed.values())
         raise dg.Failure(description=f"every symbol failed: {failures}"[:2000])
 
 
-def _report_stage(context: dg.AssetExecutionContext, result: StageResult, tracking_seconds: float) -> None:
-    """One materialization per succeeded symbol (none for a failed one, so the UI stays true);
-    failures go to the log and to the checks."""
+def _report_stage(context: dg.AssetExecutionContext, result: StageResult, tracking_seconds: float,
+                  extra: Mapping[str, Mapping[str, object]]) -> None:
+    """One materialization per succeeded symbol (none for a failed one, so the UI stays true),
+    with ``extra`` metadata by symbol; failures go to the log and to the checks."""
     span = {}
     if result.first_bar is not None:
-        span = {"first_bar": format_utc(result.first_bar), "last_bar": format_utc(result.last_bar)}
+        span = {"first_bar": format_utc(result.first_bar), "last_bar": format_utc(result.last_bar),
+                "time_span": _time_span(result.first_bar, result.last_bar)}
     context.log.info(f"{result.stage}: {len(result.succeeded)} symbols, {result.rows_written} rows "
                      f"in {result.seconds:.2f} s; {len(result.failed)} failed")
     for symbol, reason in result.failed.items():
@@ -117,9 +127,17 @@ def _report_stage(context: dg.AssetExecutionContext, result: StageResult, tracki
               **span}
     report_materializations(context, result.stage, {
         symbol: {"rows": result.rows.get(symbol, 0), **shared,
-                 **({"note": result.notes[symbol]} if symbol in result.notes else {})}
+                 **({"note": result.notes[symbol]} if symbol in result.notes else {}),
+                 **extra.get(symbol, {})}
         for symbol in result.succeeded
     })
+
+
+def _time_span(first: int, last: int) -> str:
+    """``2024-03-08 14:30 to 20:59 UTC``: the bars a stage wrote, the date once if it is one day."""
+    start, end = (datetime.fromtimestamp(t, UTC) for t in (first, last))
+    end_format = "%H:%M" if end.date() == start.date() else "%Y-%m-%d %H:%M"
+    return f"{start:%Y-%m-%d %H:%M} to {end.strftime(end_format)} UTC"
 
 
 def _check_results(context: dg.AssetExecutionContext,

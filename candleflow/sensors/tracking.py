@@ -29,9 +29,11 @@ def _run_is_finished(instance: dg.DagsterInstance):
     return finished
 
 
-@dg.run_failure_sensor(monitored_jobs=[market_data_job], default_status=dg.DefaultSensorStatus.RUNNING,
+# No monitored_jobs: runs launched from the asset graph run as Dagster's implicit asset job, not
+# market_data, and their tracking rows need closing as much as any other run's.
+@dg.run_failure_sensor(default_status=dg.DefaultSensorStatus.RUNNING,
                        description="Fails (and re-queues, attempts permitting) the tracking rows a "
-                       "failed run left PENDING or PROCESSING.")
+                       "failed run left PENDING or PROCESSING, whichever job the run was.")
 def tracking_on_run_failure(context: dg.RunFailureSensorContext, store: StoreResource):
     run_id = context.dagster_run.run_id
     try:
@@ -44,9 +46,10 @@ def tracking_on_run_failure(context: dg.RunFailureSensorContext, store: StoreRes
         context.log.error(f"could not close tracking rows of run {run_id}: {exc}")
 
 
-@dg.run_status_sensor(run_status=dg.DagsterRunStatus.CANCELED, monitored_jobs=[market_data_job],
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.CANCELED,
                       default_status=dg.DefaultSensorStatus.RUNNING,
-                      description="Cancels the tracking rows of a canceled run.")
+                      description="Marks CANCELLED the tracking rows a canceled run (of any job) "
+                      "left PENDING or PROCESSING.")
 def tracking_on_run_canceled(context: dg.RunStatusSensorContext, store: StoreResource):
     run_id = context.dagster_run.run_id
     try:
@@ -98,11 +101,13 @@ def delete_old_completed_tasks(context: dg.OpExecutionContext, config: Retention
     context.add_output_metadata({"deleted": dg.MetadataValue.json(deleted)})
 
 
-@dg.job(description="Retention of the task tracking tables.")
+@dg.job(description="Deletes COMPLETED task tracking rows older than `days` days (default 30).")
 def tracking_retention():
     delete_old_completed_tasks()
 
 
 tracking_retention_daily = dg.ScheduleDefinition(
     name="tracking_retention_daily", job=tracking_retention, cron_schedule="0 3 * * *", execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING, description="03:00 UTC: tracking retention.")
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="03:00 UTC daily: the tracking_retention job deletes COMPLETED task tracking rows older "
+    "than 30 days.")

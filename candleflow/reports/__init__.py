@@ -1,0 +1,1 @@
+"""Pictures of what the store holds, for people (no Dagster)."""
