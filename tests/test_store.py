@@ -113,3 +113,24 @@ def test_count_candles_counts_what_read_candles_selects(store):
     counts = store.count_candles(["AAA", "BBB", "ZZZ"], "1m", T0 + 600, T0 + 1200)
     assert counts == {"AAA": 10, "BBB": 10}
     assert counts["AAA"] == len(store.read_candles(["AAA"], "1m", T0 + 600, T0 + 1200))
+
+
+def test_a_large_postgres_write_lands_whole_per_symbol(postgres_url, monkeypatch):
+    """Split over two connections, a write still lands each symbol's rows whole or not at all."""
+    from candleflow.store import CandleStore, store as store_module
+
+    monkeypatch.setattr(store_module, "PARALLEL_WRITE_ROWS", 10)
+    store = CandleStore(postgres_url)
+    store.create_schema()
+    frame = candle_frame(symbols=("AAA", "BBB", "CCC", "DDD"))
+    assert store.write_candles(frame, "1m") == 200
+    assert store.write_candles(frame, "1m") == 200
+    pd.testing.assert_frame_equal(store.read_candles(["AAA", "BBB", "CCC", "DDD"], "1m"), frame)
+
+    batch = candle_frame(symbols=("AAA", "BBB"), close=30.0).astype({"volume": object})
+    batch.loc[len(batch) - 1, "volume"] = None  # BBB's last row violates NOT NULL
+    with pytest.raises(StoreWriteError, match="volume"):
+        store.write_candles(batch, "1m")
+    closes = store.read_candles(["AAA", "BBB"], "1m").groupby("symbol")["close"].unique().map(list)
+    store.dispose()
+    assert closes.to_dict() == {"AAA": [30.0], "BBB": [10.0]}

@@ -1,10 +1,10 @@
-"""``python -m candleflow.bench universe-day|scan [options]``: benchmark figures as JSON."""
+"""``python -m candleflow.bench universe-day|scaling|ingest|scan [options]``: figures as JSON."""
 
 import argparse
 import json
 import os
 import platform
-import statistics
+from pathlib import Path
 
 
 def machine() -> dict:
@@ -15,15 +15,6 @@ def machine() -> dict:
             "python": platform.python_version()}
 
 
-def medians(runs: list[dict]) -> dict:
-    keys = ("wall_seconds", "peak_memory_mb", "tracking_seconds", "dagster_bookkeeping_seconds",
-            "dagster_share")
-    out = {k: round(statistics.median(r[k] for r in runs), 3) for k in keys}
-    out["stage_seconds"] = {s: round(statistics.median(r["stage_seconds"][s] for r in runs), 3)
-                            for s in runs[0]["stage_seconds"]}
-    return out
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m candleflow.bench", description=__doc__)
     sub = parser.add_subparsers(dest="workload", required=True)
@@ -32,15 +23,42 @@ def main(argv: list[str] | None = None) -> None:
     day.add_argument("--storage", choices=("sqlite", "postgres"), default="sqlite")
     day.add_argument("--runs", type=int, default=3)
     day.add_argument("--history", type=int, default=260, help="daily sessions preloaded")
+    curve = sub.add_parser("scaling", help="universe-day at several sizes; JSON and PNG in --out")
+    curve.add_argument("--sizes", default="250,1000,2500,5000", help="comma-separated symbol counts")
+    curve.add_argument("--storage", choices=("sqlite", "postgres"), default="postgres")
+    curve.add_argument("--runs", type=int, default=3)
+    curve.add_argument("--history", type=int, default=260)
+    curve.add_argument("--out", type=Path, default=Path("bench-results"))
+    ingest = sub.add_parser("ingest", help="idempotent upserts of one session of 1m bars into Postgres")
+    ingest.add_argument("--symbols", type=int, default=2500)
+    ingest.add_argument("--runs", type=int, default=3)
+    minute = sub.add_parser("incremental-minute", help="one new minute for N symbols whose session "
+                            "so far is processed (Postgres)")
+    minute.add_argument("--symbols", type=int, default=2500)
+    minute.add_argument("--runs", type=int, default=3)
+    minute.add_argument("--history", type=int, default=260)
     scan = sub.add_parser("scan", help="3 formulas over N symbols x M daily bars in one process")
     scan.add_argument("--symbols", type=int, default=2500)
     scan.add_argument("--bars", type=int, default=1000)
     args = parser.parse_args(argv)
     if args.workload == "universe-day":
-        from candleflow.bench.universe_day import universe_day
+        from candleflow.bench.universe_day import median_figures, universe_day
 
         report = universe_day(args.symbols, args.storage, args.runs, args.history)
-        report["median"] = medians(report["runs"])
+        report["median"] = median_figures(report["runs"])
+    elif args.workload == "scaling":
+        from candleflow.bench.scaling import scaling
+
+        sizes = [int(size) for size in args.sizes.split(",")]
+        report = scaling(sizes, args.storage, args.runs, args.history, args.out)
+    elif args.workload == "ingest":
+        from candleflow.bench.ingest import ingest
+
+        report = ingest(args.symbols, args.runs)
+    elif args.workload == "incremental-minute":
+        from candleflow.bench.incremental import incremental_minute
+
+        report = incremental_minute(args.symbols, args.runs, args.history)
     else:
         from candleflow.formula.benchmark import run_scan_workload
 

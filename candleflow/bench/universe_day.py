@@ -11,6 +11,7 @@ minus stages and tracking (CLI start, run creation, the step's process start, ev
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,7 +31,7 @@ def bench_symbols(count: int) -> list[str]:
     return [f"S{i:05d}" for i in range(count)]
 
 
-def _recreate_databases(*names: str) -> None:
+def recreate_databases(*names: str) -> None:
     conn = psycopg2.connect(PG_ADMIN)
     conn.autocommit = True
     with conn.cursor() as cursor:
@@ -47,7 +48,7 @@ def prepare(workdir: Path, storage: str, symbols: list[str], history: int) -> di
     env = {**os.environ, "DAGSTER_HOME": str(home), "CANDLEFLOW_HOME": str(workdir),
            "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1"}
     if storage == "postgres":
-        _recreate_databases("candleflow_bench_dagster", "candleflow_bench_store")
+        recreate_databases("candleflow_bench_dagster", "candleflow_bench_store")
         shutil.copy(REPO_DEPLOY / "dagster-postgres.yaml", home / "dagster.yaml")
         env.update(DAGSTER_PG_HOST="127.0.0.1", DAGSTER_PG_USER="postgres", DAGSTER_PG_PASSWORD="",
                    DAGSTER_PG_DB="candleflow_bench_dagster",
@@ -122,3 +123,13 @@ def universe_day(symbols: int, storage: str, runs: int, history: int = 260) -> d
             results.append(timed_run(env, universe))
     return {"workload": "universe-day", "symbols": symbols, "storage": storage,
             "history_sessions": history, "runs": results}
+
+
+def median_figures(runs: list[dict]) -> dict:
+    """Medians over runs of the wall, memory, tracking and Dagster figures and of each stage."""
+    keys = ("wall_seconds", "peak_memory_mb", "tracking_seconds", "dagster_bookkeeping_seconds",
+            "dagster_share")
+    out = {k: round(statistics.median(r[k] for r in runs), 3) for k in keys}
+    out["stage_seconds"] = {s: round(statistics.median(r["stage_seconds"][s] for r in runs), 3)
+                            for s in runs[0]["stage_seconds"]}
+    return out

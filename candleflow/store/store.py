@@ -3,10 +3,11 @@
 import json
 import sqlite3
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Engine, create_engine, event, func, select, text
+from sqlalchemy import Engine, Table, create_engine, event, func, select, text
 
 from candleflow.market.frames import CANDLE_COLUMNS, CANDLE_DTYPES, as_candle_frame
 from candleflow.store import schema
@@ -16,6 +17,11 @@ INDICATOR_DTYPES = {"symbol": "str", "interval": "str", "bar_start": "int64", "n
                     "value": "float64"}
 SIGNAL_DTYPES = {"scan": "str", "symbol": "str", "interval": "str", "bar_start": "int64",
                  "formula": "str", "term_values": "str"}
+#: A Postgres write of at least this many rows is split by symbol over ``PARALLEL_WRITERS``
+#: connections, so that the server's upsert work runs on several cores instead of one (README,
+#: "Performance"). Each part is its own transaction: such a write lands whole per symbol.
+PARALLEL_WRITE_ROWS = 200_000
+PARALLEL_WRITERS = 2
 
 
 def normalize_url(url: str) -> str:
@@ -88,13 +94,23 @@ class CandleStore:
     # -- writes -------------------------------------------------------------------------------
 
     def write_candles(self, frame: pd.DataFrame, interval: str) -> int:
-        rows = as_candle_frame(frame).assign(interval=interval)
-        with self.engine.begin() as conn:
-            return upsert_frame(conn, schema.candles, rows)
+        return self._upsert(schema.candles, as_candle_frame(frame).assign(interval=interval))
 
     def write_indicators(self, frame: pd.DataFrame) -> int:
+        return self._upsert(schema.indicator_values, frame[list(INDICATOR_DTYPES)])
+
+    def _upsert(self, table: Table, frame: pd.DataFrame) -> int:
+        if self.dialect != "postgresql" or len(frame) < PARALLEL_WRITE_ROWS:
+            return self._upsert_in_one_transaction(table, frame)
+        writer = pd.factorize(frame["symbol"])[0] % PARALLEL_WRITERS
+        with ThreadPoolExecutor(PARALLEL_WRITERS) as pool:
+            parts = [pool.submit(self._upsert_in_one_transaction, table, frame[writer == i])
+                     for i in range(PARALLEL_WRITERS)]
+        return sum(part.result() for part in parts)  # every part has ended; raises the first error
+
+    def _upsert_in_one_transaction(self, table: Table, frame: pd.DataFrame) -> int:
         with self.engine.begin() as conn:
-            return upsert_frame(conn, schema.indicator_values, frame[list(INDICATOR_DTYPES)])
+            return upsert_frame(conn, table, frame)
 
     def replace_signals(self, frame: pd.DataFrame, scans: Sequence[str], symbols: Sequence[str],
                         since: int) -> int:
