@@ -110,6 +110,7 @@ def cmd_retry_failed(args) -> int:
     import yaml
 
     from candleflow.assets.partitions import ROOT_RUN_TAG
+    from candleflow.jobs.sharded import market_data_retry_config
     from candleflow.store import CandleStore
     from candleflow.tracking.queries import failed_partitions, parse_run_id
 
@@ -121,7 +122,7 @@ def cmd_retry_failed(args) -> int:
         return 0
     run = _instance().get_run_by_id(run_id)
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
-        yaml.safe_dump(dict(run.run_config) if run else {}, handle)  # the same window as the run
+        yaml.safe_dump(market_data_retry_config(run) if run else {}, handle)  # the run's window
     config = Path(handle.name)
     dagster = str(Path(sys.executable).with_name("dagster"))
     failures = 0
@@ -137,6 +138,22 @@ def cmd_retry_failed(args) -> int:
         config.unlink()
     print(f"retried {sum(len(s) for s in chains.values())} symbol(s); {failures} run(s) failed")
     return 1 if failures else 0
+
+
+def cmd_prune_runs(args) -> int:
+    from candleflow.instance.pruning import prune_runs
+
+    run_ids = prune_runs(_instance(), args.older_than_days, dry_run=args.dry_run)
+    verb = "would delete" if args.dry_run else "deleted"
+    print(f"{verb} {len(run_ids)} finished run(s) older than {args.older_than_days:g} days, with their events")
+    return 0
+
+
+def _positive_days(value: str) -> float:
+    days = float(value)
+    if days <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of days, got {value!r}")
+    return days
 
 
 def cmd_status(args) -> int:
@@ -174,6 +191,12 @@ def parser() -> argparse.ArgumentParser:
                            "run, continuing its run chain (attempts count on)")
     retry.add_argument("run_id")
     retry.set_defaults(func=cmd_retry_failed)
+
+    prune = sub.add_parser("prune-runs", help="delete finished Dagster runs older than N days with "
+                           "their event rows (docs/deployment.md, \"Clean-up\")")
+    prune.add_argument("--older-than-days", type=_positive_days, required=True)
+    prune.add_argument("--dry-run", action="store_true", help="only count them")
+    prune.set_defaults(func=cmd_prune_runs)
 
     status = sub.add_parser("status", help="task tracking: job RUN_ID | task DOMAIN ID | tasks "
                             "DOMAIN [--status S] | stats DOMAIN (JSON, same as the status API)")

@@ -19,12 +19,24 @@ def _admin(sql: str) -> None:
 
 
 @pytest.fixture
-def postgres_database():
+def make_postgres_database():
+    """Makes fresh, empty Postgres databases (returns each one's name); drops them afterwards."""
+    names = []
+
+    def make() -> str:
+        names.append(f"candleflow_test_{uuid.uuid4().hex[:10]}")
+        _admin(f'CREATE DATABASE "{names[-1]}"')
+        return names[-1]
+
+    yield make
+    for name in names:
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_database(make_postgres_database):
     """A fresh, empty Postgres database; dropped afterwards. Returns its name."""
-    name = f"candleflow_test_{uuid.uuid4().hex[:10]}"
-    _admin(f'CREATE DATABASE "{name}"')
-    yield name
-    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return make_postgres_database()
 
 
 @pytest.fixture

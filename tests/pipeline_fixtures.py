@@ -3,6 +3,7 @@
 from datetime import date
 
 import dagster as dg
+import pandas as pd
 
 from candleflow.assets.partitions import SYMBOLS_PARTITIONS_NAME, partition_range_tags
 from candleflow.definitions import defs
@@ -10,10 +11,28 @@ from candleflow.market.calendar import ExchangeSessions
 from candleflow.pipeline.history import preload_daily_history
 from candleflow.resources import PipelineSettings, StoreResource, SyntheticCandles
 from candleflow.store import CandleStore
+from candleflow.tracking.queries import list_tasks
 
 SESSION = date(2024, 3, 8)
 PREVIOUS_SESSION = date(2024, 3, 7)
 ASSETS = ("raw_candles", "derived_bars", "indicators", "scan_signals")
+#: The store tables a run writes, with the keys their rows are sorted by for comparison.
+TABLES = {"candles": ["symbol", "interval", "bar_start"],
+          "indicator_values": ["symbol", "interval", "name", "bar_start"],
+          "signals": ["scan", "symbol", "interval", "bar_start"]}
+
+
+def statuses(store: CandleStore, domain: str) -> dict[str, tuple[str, int]]:
+    """Status and attempts of each partition's tracking row in ``domain``."""
+    return {t["partition_key"]: (t["status"], t["attempts"])
+            for t in list_tasks(store.engine, domain, limit=1000)["tasks"]}
+
+
+def table(store: CandleStore, name: str) -> pd.DataFrame:
+    """A whole store table, sorted by its keys."""
+    with store.engine.connect() as conn:
+        frame = pd.read_sql_table(name, conn)
+    return frame.sort_values(TABLES[name]).reset_index(drop=True)
 
 
 def sqlite_instance(tmp_path):

@@ -14,7 +14,7 @@ import talib
 
 from candleflow.resources import LandingFolderCandles, PipelineSettings
 from tests.pipeline_fixtures import (
-    ASSETS, SESSION, materialized, postgres_instance_overrides, prepared_store, run_pipeline,
+    ASSETS, materialized, postgres_instance_overrides, prepared_store, run_pipeline,
     sqlite_instance,
 )
 

@@ -17,15 +17,12 @@ import pandas as pd
 from candleflow.assets.partitions import ROOT_RUN_TAG
 from candleflow.sensors.tracking import HEARTBEAT_TIMEOUT_S
 from candleflow.store import CandleStore
-from candleflow.tracking.queries import list_tasks
 from candleflow.tracking.reconcile import reconcile
+from tests.pipeline_fixtures import TABLES, statuses, table
 
 REPO = Path(__file__).resolve().parents[1]
 SYMBOLS = [f"K{i:03d}" for i in range(300)]
 RUN_CONFIG = {"ops": {"market_data_pipeline": {"config": {"start": "2024-03-08"}}}}
-TABLES = {"candles": ["symbol", "interval", "bar_start"],
-          "indicator_values": ["symbol", "interval", "name", "bar_start"],
-          "signals": ["scan", "symbol", "interval", "bar_start"]}
 
 
 def environment(folder: Path) -> dict[str, str]:
@@ -48,17 +45,6 @@ def execute(env: dict[str, str], tags: dict[str, str]) -> subprocess.Popen:
                                      "dagster/asset_partition_range_end": SYMBOLS[-1], **tags})]
     return subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
-
-
-def statuses(store: CandleStore, domain: str) -> dict[str, tuple[str, int]]:
-    return {t["partition_key"]: (t["status"], t["attempts"])
-            for t in list_tasks(store.engine, domain, limit=1000)["tasks"]}
-
-
-def table(store: CandleStore, name: str) -> pd.DataFrame:
-    with store.engine.connect() as conn:
-        frame = pd.read_sql_table(name, conn)
-    return frame.sort_values(TABLES[name]).reset_index(drop=True)
 
 
 def test_killed_worker_is_reconciled_and_retried(tmp_path):

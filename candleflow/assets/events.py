@@ -13,7 +13,7 @@ import dagster as dg
 from dagster._core.events import DagsterEvent, DagsterEventBatchMetadata, generate_event_batch_id
 
 
-def report_materializations(context: dg.AssetExecutionContext, asset_key: str,
+def report_materializations(context: dg.AssetExecutionContext | dg.OpExecutionContext, asset_key: str,
                             metadata_by_partition: Mapping[str, Mapping[str, object]]) -> None:
     step_context = context.op_execution_context._step_execution_context  # noqa: SLF001
     batch_id = generate_event_batch_id()

@@ -8,24 +8,20 @@ succeeded. A symbol that failed gets none, so the UI's partition status stays tr
 still succeeds for the others. ``can_subset`` keeps each asset materializable on its own.
 """
 
-from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterator
 
 import dagster as dg
 from pydantic import Field
 
 from candleflow.assets.charts import chart_metadata
-from candleflow.assets.events import report_materializations
-from candleflow.assets.partitions import root_run_id, symbols_partitions
-from candleflow.market.validation import format_utc
+from candleflow.assets.partitions import symbols_partitions
+from candleflow.assets.reporting import report_stage
+from candleflow.assets.step import STEP_RETRY_POLICY, pipeline_step
 from candleflow.pipeline.result import StageResult
-from candleflow.pipeline.stages import STAGES, PipelineContext, resolve_window
-from candleflow.pipeline.tracked import RunTracker, run_tracked
+from candleflow.pipeline.stages import STAGES, resolve_window
+from candleflow.pipeline.tracked import run_tracked
 from candleflow.resources import CandleSourceResource, PipelineSettings, StoreResource
-from candleflow.tracking.service import TrackingService
 
-#: Step attempts per run (RetryPolicy) and the tracking rows' max_attempts.
-MAX_ATTEMPTS = 3
 OWNERS = ["team:market-data"]
 
 # Groups tell the story in the UI's asset graph: data comes in, becomes bars, then analytics.
@@ -79,8 +75,7 @@ class RunWindow(dg.Config):
     can_subset=True,
     partitions_def=symbols_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    retry_policy=dg.RetryPolicy(max_retries=MAX_ATTEMPTS - 1, delay=2, backoff=dg.Backoff.EXPONENTIAL,
-                                jitter=dg.Jitter.FULL),
+    retry_policy=STEP_RETRY_POLICY,
 )
 def market_data_pipeline(context: dg.AssetExecutionContext, config: RunWindow, store: StoreResource,
                          candle_source: CandleSourceResource,
@@ -88,56 +83,17 @@ def market_data_pipeline(context: dg.AssetExecutionContext, config: RunWindow, s
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     stages = [stage for stage in STAGES if stage in selected]
     symbols = list(context.partition_keys)
-    calendar = settings.sessions()
-    with store.connected() as candle_store:
-        pipeline = PipelineContext(store=candle_store, source=candle_source.build(calendar),
-                                   calendar=calendar, indicators=settings.indicator_specs(),
-                                   scans=settings.scans())
-        tracker = RunTracker(TrackingService(candle_store.engine), run_id=context.run_id,
-                             root_run_id=root_run_id(context.run),
-                             step_key=context.op_execution_context.op.name, max_attempts=MAX_ATTEMPTS)
+    with pipeline_step(context, store, candle_source, settings,
+                       context.op_execution_context.op.name) as (pipeline, tracker):
         results = run_tracked(pipeline, tracker, stages, symbols,
                               resolve_window(pipeline, config.start, config.end))
-        charts = chart_metadata(context, candle_store, pipeline.indicators, results)
+        charts = chart_metadata(context, pipeline.store, pipeline.indicators, results)
     for result in results:
-        _report_stage(context, result, tracker.seconds, charts.get(result.stage, {}))
+        report_stage(context, result, tracker.seconds, charts.get(result.stage, {}))
         yield from _check_results(context, result)
     if results and not any(result.succeeded for result in results):
         failures = "; ".join(results[0].failed.values())
         raise dg.Failure(description=f"every symbol failed: {failures}"[:2000])
-
-
-def _report_stage(context: dg.AssetExecutionContext, result: StageResult, tracking_seconds: float,
-                  extra: Mapping[str, Mapping[str, object]]) -> None:
-    """One materialization per succeeded symbol (none for a failed one, so the UI stays true),
-    with ``extra`` metadata by symbol; failures go to the log and to the checks."""
-    span = {}
-    if result.first_bar is not None:
-        span = {"first_bar": format_utc(result.first_bar), "last_bar": format_utc(result.last_bar),
-                "time_span": _time_span(result.first_bar, result.last_bar)}
-    context.log.info(f"{result.stage}: {len(result.succeeded)} symbols, {result.rows_written} rows "
-                     f"in {result.seconds:.2f} s; {len(result.failed)} failed")
-    for symbol, reason in result.failed.items():
-        context.log.error(f"{result.stage} failed for {symbol}: {reason}")
-    if result.notes:
-        context.log.info(f"{result.stage}: {len(result.notes)} symbols with notes, e.g. "
-                         f"{next(iter(result.notes.values()))}")
-    shared = {"symbols_in_run": len(result.succeeded), "run_rows": result.rows_written,
-              "stage_seconds": round(result.seconds, 3), "tracking_seconds": round(tracking_seconds, 3),
-              **span}
-    report_materializations(context, result.stage, {
-        symbol: {"rows": result.rows.get(symbol, 0), **shared,
-                 **({"note": result.notes[symbol]} if symbol in result.notes else {}),
-                 **extra.get(symbol, {})}
-        for symbol in result.succeeded
-    })
-
-
-def _time_span(first: int, last: int) -> str:
-    """``2024-03-08 14:30 to 20:59 UTC``: the bars a stage wrote, the date once if it is one day."""
-    start, end = (datetime.fromtimestamp(t, UTC) for t in (first, last))
-    end_format = "%H:%M" if end.date() == start.date() else "%Y-%m-%d %H:%M"
-    return f"{start:%Y-%m-%d %H:%M} to {end.strftime(end_format)} UTC"
 
 
 def _check_results(context: dg.AssetExecutionContext,

@@ -37,6 +37,12 @@ def main(argv: list[str] | None = None) -> None:
     minute.add_argument("--symbols", type=int, default=2500)
     minute.add_argument("--runs", type=int, default=3)
     minute.add_argument("--history", type=int, default=260)
+    cday = sub.add_parser("celery-day", help="universe-day through the Celery path beside the multiprocess one")
+    cday.add_argument("--symbols", type=int, default=250)
+    cday.add_argument("--runs", type=int, default=3)
+    cday.add_argument("--workers", type=int, default=2)
+    cday.add_argument("--shard-size", type=int, default=0, help="0: symbols / workers")
+    cday.add_argument("--history", type=int, default=260)
     scan = sub.add_parser("scan", help="3 formulas over N symbols x M daily bars in one process")
     scan.add_argument("--symbols", type=int, default=2500)
     scan.add_argument("--bars", type=int, default=1000)
@@ -51,6 +57,10 @@ def main(argv: list[str] | None = None) -> None:
 
         sizes = [int(size) for size in args.sizes.split(",")]
         report = scaling(sizes, args.storage, args.runs, args.history, args.out)
+    elif args.workload == "celery-day":
+        from candleflow.bench.celery_day import celery_day
+
+        report = celery_day(args.symbols, args.runs, args.workers, args.shard_size, args.history)
     elif args.workload == "ingest":
         from candleflow.bench.ingest import ingest
 

@@ -8,11 +8,10 @@ the slowest one, the tracking seconds, and the rest of the wall time along the c
 (slowest shard, then the scan step): run creation, task dispatch, step start-up in the workers,
 events. Peak memory: the peaks of the CLI's process tree and of each worker's, added up.
 
-``python -m candleflow.bench.celery_day --symbols 250 --runs 3`` prints JSON with the medians of
+``python -m candleflow.bench celery-day --symbols 250 --runs 3`` prints JSON with the medians of
 both paths (the multiprocess one is universe-day on Postgres).
 """
 
-import argparse
 import json
 import math
 import os
@@ -25,7 +24,6 @@ import uuid
 from contextlib import ExitStack
 from pathlib import Path
 
-from candleflow.bench.__main__ import machine
 from candleflow.bench.procmem import PeakMemorySampler
 from candleflow.bench.universe_day import bench_symbols, median_figures, prepare, universe_day
 from candleflow.celery_workers import LocalWorkers, delete_queue
@@ -100,7 +98,7 @@ def celery_day(symbols: int, runs: int, workers: int = 2, shard_size: int = 0, h
     for _ in range(runs):
         with tempfile.TemporaryDirectory(prefix="candleflow-bench-") as tmp:
             queue = f"candleflow-bench-{uuid.uuid4().hex[:8]}"
-            env = {**prepare(Path(tmp), "postgres", universe, history), "CANDLEFLOW_CELERY_BROKER": DEFAULT_BROKER,
+            env = {**prepare(Path(tmp), "postgres", universe, history, databases="candleflow_bench_celery"), "CANDLEFLOW_CELERY_BROKER": DEFAULT_BROKER,
                    "CANDLEFLOW_CELERY_BACKEND": DEFAULT_BACKEND, "CANDLEFLOW_CELERY_QUEUE": queue}
             try:
                 with LocalWorkers(env, queue, Path(tmp) / "workers", count=workers) as local:
@@ -121,21 +119,3 @@ def celery_medians(runs: list[dict]) -> dict:
     for key in ("stage_seconds", "slowest_step_stage_seconds"):
         out[key] = {stage: round(statistics.median(run[key][stage] for run in runs), 3) for stage in runs[0][key]}
     return out
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m candleflow.bench.celery_day", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--symbols", type=int, default=250)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=2, help="local Celery workers, one process each")
-    parser.add_argument("--shard-size", type=int, default=0, help="symbols per shard; 0 = one shard per worker")
-    parser.add_argument("--history", type=int, default=260, help="daily sessions preloaded")
-    args = parser.parse_args(argv)
-    report = celery_day(args.symbols, args.runs, args.workers, args.shard_size, args.history)
-    report["machine"] = machine()
-    print(json.dumps(report, indent=2))
-
-
-if __name__ == "__main__":
-    main()

@@ -41,18 +41,23 @@ def recreate_databases(*names: str) -> None:
     conn.close()
 
 
-def prepare(workdir: Path, storage: str, symbols: list[str], history: int) -> dict[str, str]:
-    """A fresh Dagster instance and store with the universe and its daily history in place."""
+def prepare(workdir: Path, storage: str, symbols: list[str], history: int,
+            databases: str = "candleflow_bench") -> dict[str, str]:
+    """A fresh Dagster instance and store with the universe and its daily history in place.
+
+    On Postgres they are the databases ``{databases}_dagster`` and ``{databases}_store``, dropped
+    and created again: give each workload its own prefix so that two can run at once.
+    """
     home = workdir / "dagster"
     home.mkdir(parents=True)
     env = {**os.environ, "DAGSTER_HOME": str(home), "CANDLEFLOW_HOME": str(workdir),
            "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1"}
     if storage == "postgres":
-        recreate_databases("candleflow_bench_dagster", "candleflow_bench_store")
+        recreate_databases(f"{databases}_dagster", f"{databases}_store")
         shutil.copy(REPO_DEPLOY / "dagster-postgres.yaml", home / "dagster.yaml")
         env.update(DAGSTER_PG_HOST="127.0.0.1", DAGSTER_PG_USER="postgres", DAGSTER_PG_PASSWORD="",
-                   DAGSTER_PG_DB="candleflow_bench_dagster",
-                   CANDLEFLOW_STORE_URL="postgresql://postgres@127.0.0.1:5432/candleflow_bench_store")
+                   DAGSTER_PG_DB=f"{databases}_dagster",
+                   CANDLEFLOW_STORE_URL=f"postgresql://postgres@127.0.0.1:5432/{databases}_store")
     else:
         shutil.copy(REPO_DEPLOY / "dagster-sqlite.yaml", home / "dagster.yaml")
     cli = [sys.executable, "-m", "candleflow.cli"]

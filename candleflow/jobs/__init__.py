@@ -4,6 +4,7 @@ import dagster as dg
 
 from candleflow.assets.market_data import market_data_pipeline
 from candleflow.assets.partitions import symbols_partitions
+from candleflow.jobs.sharded import market_data_sharded_job
 
 market_data_job = dg.define_asset_job(
     "market_data",
@@ -14,4 +15,4 @@ market_data_job = dg.define_asset_job(
     "range of symbols in one run (tags dagster/asset_partition_range_start/_end).",
 )
 
-defs = dg.Definitions(jobs=[market_data_job])
+defs = dg.Definitions(jobs=[market_data_job, market_data_sharded_job])

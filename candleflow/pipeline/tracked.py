@@ -46,6 +46,16 @@ class RunTracker:
             self.service.start(domain, keys, self.run_id)
             self.open[stage] = set(symbols)
 
+    def take_over(self, stages: Sequence[str], symbols: Sequence[str], reason: str) -> int:
+        """FAILED with ``reason`` for this step's rows still PROCESSING when an attempt begins.
+
+        Only an attempt that died without closing its rows leaves them so (its worker was killed,
+        and the broker handed the step to another worker). Failing them first lets ``begin``
+        re-queue and restart them, so the rows count the lost attempt. Returns how many rows.
+        """
+        return sum(self.service.fail(STAGE_DOMAINS[stage], self._keys(symbols), reason).changed
+                   for stage in stages)
+
     def finish(self, result: StageResult) -> None:
         domain = STAGE_DOMAINS[result.stage]
         span = (result.first_bar, result.last_bar)

@@ -1,0 +1,48 @@
+"""A stage's outcome in Dagster: one materialization per succeeded symbol (none for a failed one,
+so the UI's partition status stays true), failures and notes in the step's log.
+
+Shared by the ``market_data`` multi-asset and the ops of the sharded job.
+"""
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from candleflow.assets.events import report_materializations
+from candleflow.market.validation import format_utc
+from candleflow.pipeline.result import StageResult
+
+
+def report_stage(context: dg.OpExecutionContext | dg.AssetExecutionContext, result: StageResult,
+                 tracking_seconds: float, extra: Mapping[str, Mapping[str, object]] | None = None) -> None:
+    """Materializations with ``extra`` metadata by symbol; failures to the log (the asset checks
+    of the ``market_data`` job report them too)."""
+    extra = extra or {}
+    span = {}
+    if result.first_bar is not None:
+        span = {"first_bar": format_utc(result.first_bar), "last_bar": format_utc(result.last_bar),
+                "time_span": time_span(result.first_bar, result.last_bar)}
+    context.log.info(f"{result.stage}: {len(result.succeeded)} symbols, {result.rows_written} rows "
+                     f"in {result.seconds:.2f} s; {len(result.failed)} failed")
+    for symbol, reason in result.failed.items():
+        context.log.error(f"{result.stage} failed for {symbol}: {reason}")
+    if result.notes:
+        context.log.info(f"{result.stage}: {len(result.notes)} symbols with notes, e.g. "
+                         f"{next(iter(result.notes.values()))}")
+    shared = {"symbols_in_run": len(result.succeeded), "run_rows": result.rows_written,
+              "stage_seconds": round(result.seconds, 3), "tracking_seconds": round(tracking_seconds, 3),
+              **span}
+    report_materializations(context, result.stage, {
+        symbol: {"rows": result.rows.get(symbol, 0), **shared,
+                 **({"note": result.notes[symbol]} if symbol in result.notes else {}),
+                 **extra.get(symbol, {})}
+        for symbol in result.succeeded
+    })
+
+
+def time_span(first: int, last: int) -> str:
+    """``2024-03-08 14:30 to 20:59 UTC``: the bars a stage wrote, the date once if it is one day."""
+    start, end = (datetime.fromtimestamp(t, UTC) for t in (first, last))
+    end_format = "%H:%M" if end.date() == start.date() else "%Y-%m-%d %H:%M"
+    return f"{start:%Y-%m-%d %H:%M} to {end.strftime(end_format)} UTC"

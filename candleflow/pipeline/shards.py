@@ -1,0 +1,71 @@
+"""A universe run cut into shards of symbols that distributed workers take independently.
+
+The per-symbol stages (raw candles, derived bars, indicators) run shard by shard; the scans are
+cross-sectional (ranks across the run's symbols), so they run once over what every shard left.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Shard:
+    """``symbols`` of one run, and the run's window as given (empty: the source's default)."""
+
+    key: str
+    symbols: tuple[str, ...]
+    start: str = ""
+    end: str = ""
+
+
+@dataclass(frozen=True)
+class ShardOutcome:
+    """What a shard left for the scans: the symbols that passed every per-symbol stage, and the
+    span of the bars it ingested (None when it ingested nothing)."""
+
+    shard: Shard
+    succeeded: tuple[str, ...]
+    first_bar: int | None
+    last_bar: int | None
+
+
+@dataclass(frozen=True)
+class MergedOutcome:
+    symbols: tuple[str, ...]
+    succeeded: tuple[str, ...]
+    first_bar: int | None
+    last_bar: int | None
+    start: str
+    end: str
+
+
+def split_into_shards(symbols: Sequence[str], size: int, start: str = "", end: str = "") -> list[Shard]:
+    """Consecutive shards of at most ``size`` symbols, in the given order, duplicates dropped.
+
+    Keys are ``shard_0000``, ``shard_0001``, ...: valid Dagster mapping keys (a symbol such as
+    ``BRK.B`` is not), zero-padded so that they sort like the shards.
+    """
+    if size < 1:
+        raise ValueError(f"shard size must be at least 1, got {size}")
+    unique = list(dict.fromkeys(symbols))
+    if not unique:
+        raise ValueError("no symbols to shard: the universe is empty")
+    return [Shard(f"shard_{index:04d}", tuple(unique[first:first + size]), start, end)
+            for index, first in enumerate(range(0, len(unique), size))]
+
+
+def merge_outcomes(outcomes: Sequence[ShardOutcome]) -> MergedOutcome:
+    """All symbols and the surviving ones, in shard order, and the span of all ingested bars."""
+    if not outcomes:
+        raise ValueError("no shard outcomes to merge")
+    ordered = sorted(outcomes, key=lambda outcome: outcome.shard.key)
+    firsts = [o.first_bar for o in ordered if o.first_bar is not None]
+    lasts = [o.last_bar for o in ordered if o.last_bar is not None]
+    return MergedOutcome(
+        symbols=tuple(symbol for outcome in ordered for symbol in outcome.shard.symbols),
+        succeeded=tuple(symbol for outcome in ordered for symbol in outcome.succeeded),
+        first_bar=min(firsts) if firsts else None,
+        last_bar=max(lasts) if lasts else None,
+        start=ordered[0].shard.start,
+        end=ordered[0].shard.end,
+    )
