@@ -5,8 +5,9 @@ Runs themselves go through Dagster (``dagster job execute``, the UI, schedules a
 
 import argparse
 import json
+import os
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 
 import pandas as pd
 
@@ -156,6 +157,69 @@ def _positive_days(value: str) -> float:
     return days
 
 
+def cmd_replay(args) -> int:
+    """Land a session's minutes as files, one minute at a time; with --execute, run each minute."""
+    from pathlib import Path
+
+    from candleflow.assets.partitions import SYMBOLS_PARTITIONS_NAME
+    from candleflow.market.calendar import ExchangeSessions
+    from candleflow.sources.replay import replay, session_minutes
+
+    instance = _instance()
+    symbols = validate_symbols(args.symbols) if args.symbols else _universe(instance)
+    if not symbols:
+        raise SymbolError("the universe is empty: add symbols with `candleflow universe add` "
+                          "or give --symbols")
+    calendar = ExchangeSessions()
+    minutes = session_minutes(symbols, date.fromisoformat(args.session), calendar,
+                              seed=int(os.environ.get("CANDLEFLOW_SEED", "7")),
+                              start=args.start, end=args.end)
+    if args.execute:
+        known = set(_universe(instance))
+        instance.add_dynamic_partitions(SYMBOLS_PARTITIONS_NAME, [s for s in symbols if s not in known])
+    failed = 0
+    for landed in replay(minutes, Path(args.landing), args.speed):
+        clock = pd.Timestamp(landed.bar_start, unit="s", tz=calendar.timezone).strftime("%H:%M")
+        line = f"{clock} landed {len(landed.symbols)} file(s) in {args.landing}"
+        if args.execute:
+            run = _run_landed_minute(instance, Path(args.landing), landed)
+            failed += not run.success
+            line += f"; run {run.run_id} {'succeeded' if run.success else 'FAILED'}"
+        print(line, flush=True)
+    return 1 if failed else 0
+
+
+def _run_landed_minute(instance, landing, landed):
+    """The ``market_data`` job in this process over the range of the minute's symbols, reading
+    only that minute's files: the run the landing sensor would launch."""
+    from candleflow.assets.partitions import partition_range_tags
+    from candleflow.definitions import defs
+    from candleflow.resources import LandingFolderCandles
+    from candleflow.sensors.landing import covering_range
+
+    symbols = covering_range(_universe(instance), set(landed.symbols))
+    source = LandingFolderCandles(landing_dir=str(landing.resolve()), landed_since_ns=landed.landed_since_ns)
+    return defs.resolve_job_def("market_data").execute_in_process(
+        instance=instance, tags=partition_range_tags(symbols), resources={"candle_source": source},
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}}, raise_on_error=False)
+
+
+def _session_time(value: str) -> time:
+    try:
+        return time.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HH:MM (exchange time), got {value!r}") from None
+
+
+def _speed(value: str) -> float | None:
+    if value == "max":
+        return None
+    speed = float(value)
+    if speed <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive minutes per second, or max; got {value!r}")
+    return speed
+
+
 def cmd_status(args) -> int:
     from candleflow.status_cli import main as status_main
 
@@ -197,6 +261,22 @@ def parser() -> argparse.ArgumentParser:
     prune.add_argument("--older-than-days", type=_positive_days, required=True)
     prune.add_argument("--dry-run", action="store_true", help="only count them")
     prune.set_defaults(func=cmd_prune_runs)
+
+    replay = sub.add_parser("replay", help="land a session minute by minute as files "
+                            "(SYMBOL_YYYYMMDDTHHMM.csv) for the landing sensor, or run each minute")
+    replay.add_argument("--session", required=True, help="the session to replay (YYYY-MM-DD)")
+    replay.add_argument("--landing", required=True, help="landing folder to write into")
+    replay.add_argument("--symbols", nargs="*", help="default: the universe")
+    replay.add_argument("--speed", type=_speed, default=1.0,
+                        help="session minutes per wall-clock second (default 1), or max")
+    replay.add_argument("--from", dest="start", type=_session_time,
+                        help="first minute, exchange time (default: the open)")
+    replay.add_argument("--to", dest="end", type=_session_time,
+                        help="replay minutes before this exchange time (default: the close)")
+    replay.add_argument("--execute", action="store_true", help="run market_data in this process "
+                        "after each landed minute, over its symbols (without: the landing sensor "
+                        "picks the files up)")
+    replay.set_defaults(func=cmd_replay)
 
     status = sub.add_parser("status", help="task tracking: job RUN_ID | task DOMAIN ID | tasks "
                             "DOMAIN [--status S] | stats DOMAIN (JSON, same as the status API)")

@@ -29,25 +29,52 @@ def evaluate(instance, folder, cursor=None):
     return landing_folder_sensor(context)
 
 
+def range_of(request) -> tuple[str, str]:
+    return (request.tags["dagster/asset_partition_range_start"],
+            request.tags["dagster/asset_partition_range_end"])
+
+
+def since_of(request) -> int:
+    return request.run_config["resources"]["candle_source"]["config"]["landed_since_ns"]
+
+
 def test_landing_sensor_runs_arrived_symbols_once(tmp_path):
     land(tmp_path, "AAPL.csv", "AAPL", 1_000_000_000)
     land(tmp_path, "MSFT_2024-03-08.csv", "MSFT", 2_000_000_000)
     (tmp_path / "bad name.csv").write_text(HEADER)
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(SYMBOLS_PARTITIONS_NAME, ["AAPL"])
+        instance.add_dynamic_partitions(SYMBOLS_PARTITIONS_NAME, ["AAPL", "KO"])
         first = evaluate(instance, tmp_path)
-        assert [(r.partition_key, r.run_key) for r in first.run_requests] == [
-            ("AAPL", "AAPL@1000000000"), ("MSFT", "MSFT@2000000000")]
+        # one run over AAPL..MSFT (the new MSFT goes last); KO, in between, has nothing new
+        assert [(range_of(r), since_of(r), r.run_key) for r in first.run_requests] == [
+            (("AAPL", "MSFT"), 1_000_000_000, "AAPL...MSFT@1000000000")]
         assert [r.partition_keys for r in first.dynamic_partitions_requests] == [["MSFT"]]
-        assert json.loads(first.cursor) == {"AAPL.csv": 1_000_000_000, "MSFT_2024-03-08.csv": 2_000_000_000}
+        assert json.loads(first.cursor) == {"mtime_ns": 2_000_000_000, "names": ["MSFT_2024-03-08.csv"]}
+        assert evaluate(instance, tmp_path, first.cursor).run_requests == evaluate(
+            instance, tmp_path, first.cursor).run_requests  # a re-evaluation asks for the same runs
 
         again = evaluate(instance, tmp_path, first.cursor)
         assert again.run_requests == [] and again.skip_reason.skip_message == "no new or changed files"
 
         land(tmp_path, "AAPL.csv", "AAPL", 3_000_000_000)
         changed = evaluate(instance, tmp_path, first.cursor)
-        assert [r.run_key for r in changed.run_requests] == ["AAPL@3000000000"]
+        assert [r.run_key for r in changed.run_requests] == ["AAPL...AAPL@3000000000"]
         assert changed.dynamic_partitions_requests == []
+
+
+def test_landing_sensor_one_run_over_the_arrived_range(tmp_path):
+    universe = ["AAA", "BBB", "CCC", "DDD", "EEE", "FFF"]
+    for symbol, mtime in [("AAA", 4), ("BBB", 5), ("DDD", 6), ("EEE", 6)]:
+        land(tmp_path, f"{symbol}_20240308T1507.csv", symbol, mtime * 10**9)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(SYMBOLS_PARTITIONS_NAME, universe)
+        previous = json.dumps({"mtime_ns": 4 * 10**9, "names": ["AAA_20240308T1507.csv"]})
+        result = evaluate(instance, tmp_path, previous)
+        assert [(range_of(r), since_of(r)) for r in result.run_requests] == [(("BBB", "EEE"), 5 * 10**9)]
+        # files sharing the mark's timestamp: the ones not yet seen are still new
+        land(tmp_path, "CCC_20240308T1507.csv", "CCC", 6 * 10**9)
+        late = evaluate(instance, tmp_path, result.cursor)
+        assert [(range_of(r), since_of(r)) for r in late.run_requests] == [(("CCC", "CCC"), 6 * 10**9)]
 
 
 def test_landing_sensor_skips_synthetic_source():

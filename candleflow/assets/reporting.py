@@ -32,13 +32,21 @@ def report_stage(context: dg.OpExecutionContext | dg.AssetExecutionContext, resu
                          f"{next(iter(result.notes.values()))}")
     shared = {"symbols_in_run": len(result.succeeded), "run_rows": result.rows_written,
               "stage_seconds": round(result.seconds, 3), "tracking_seconds": round(tracking_seconds, 3),
-              **span}
+              **span, **_changed_bars(result)}
     report_materializations(context, result.stage, {
         symbol: {"rows": result.rows.get(symbol, 0), **shared,
                  **({"note": result.notes[symbol]} if symbol in result.notes else {}),
                  **extra.get(symbol, {})}
         for symbol in result.succeeded
     })
+
+
+def _changed_bars(result: StageResult) -> dict[str, dg.MetadataValue]:
+    """``changed_bars``: per interval, the first and last bar written (what consumers re-read)."""
+    if not result.changed:
+        return {}
+    return {"changed_bars": dg.MetadataValue.json(
+        {interval: [format_utc(first), format_utc(last)] for interval, (first, last) in result.changed.items()})}
 
 
 def time_span(first: int, last: int) -> str:

@@ -6,7 +6,9 @@ one (15:30-16:00, or the tail before an early close) is shorter than the interva
 one session, stamped with the session's open. Buckets with no 1m bar give no bar (no forward fill).
 
 The input is sorted by (symbol, bar_start), so each output bar is a run of consecutive rows and
-every aggregate is a numpy ``reduceat`` over the run starts: no sort and no groupby.
+every aggregate is a numpy ``reduceat`` over the run starts: no sort and no groupby. The input may
+be 1m bars or any finer derived interval that divides the output on the session grid (15m from 5m,
+1d from 30m; ``candleflow.market.affected.BUILT_FROM``): its ``minutes`` are summed.
 """
 
 import datetime
@@ -16,7 +18,13 @@ import pandas as pd
 from pandas.api.extensions import ExtensionArray
 
 from candleflow.market.frames import CANDLE_DTYPES, empty_candles
-from candleflow.market.intervals import DAILY, DERIVED_INTERVALS, INTRADAY_SECONDS, check_interval
+from candleflow.market.intervals import (
+    BASE_INTERVAL,
+    DAILY,
+    DERIVED_INTERVALS,
+    INTRADAY_SECONDS,
+    check_interval,
+)
 
 
 def _utc(t: int) -> str:
@@ -62,33 +70,56 @@ def symbol_starts(symbols: ExtensionArray, bar_start: np.ndarray) -> np.ndarray:
 
 
 def _data_horizon(
-    new_group: np.ndarray, last_minute: np.ndarray, close: np.ndarray, as_of: int
+    new_group: np.ndarray, data_end: np.ndarray, close: np.ndarray, as_of: int
 ) -> np.ndarray:
     """Per output bar, when the data of its (symbol, session) end, by the rule in derive_bars.
 
-    ``new_group`` flags the bars that begin a (symbol, session); ``last_minute`` is each bar's last
-    1m bar_start and ``close`` its session's close.
+    ``new_group`` flags the bars that begin a (symbol, session); ``data_end`` is how far each bar's
+    input reaches (its last input row's ``_input_reach``) and ``close`` its session's close.
     """
     group_starts = np.flatnonzero(new_group)
     group_sizes = np.diff(np.append(group_starts, len(new_group)))
-    group_last_minute = last_minute[group_starts + group_sizes - 1]
-    live = np.repeat(np.maximum(as_of, group_last_minute + 60), group_sizes)
+    group_data_end = data_end[group_starts + group_sizes - 1]
+    live = np.repeat(np.maximum(as_of, group_data_end), group_sizes)
     return np.where(as_of >= close, close, live)
 
 
+def _input_reach(t: np.ndarray, complete: np.ndarray, window_end: np.ndarray) -> np.ndarray:
+    """How far the data of each input bar is known to reach: its window end if it is complete,
+    else one minute past its start (for 1m input: bar_start + 60, the rule in derive_bars).
+
+    Taking the last input row of a (symbol, session) is exact: a complete input bar proves data
+    up to its end, an incomplete one proves at least its first minute, and an output bar ending
+    between that and the true last minute has its last input bar complete or is later."""
+    return np.where(complete, window_end, t + 60)
+
+
+def _check_divides(source: str, interval: str) -> None:
+    check_interval(interval)
+    check_interval(source)
+    if interval not in DERIVED_INTERVALS:
+        raise ValueError(f"cannot derive {interval!r} bars; derived intervals: {DERIVED_INTERVALS}")
+    if source == BASE_INTERVAL or (source != DAILY and interval == DAILY):
+        return
+    seconds, source_seconds = INTRADAY_SECONDS.get(interval), INTRADAY_SECONDS.get(source)
+    if source == DAILY or seconds <= source_seconds or seconds % source_seconds:
+        raise ValueError(f"cannot derive {interval} bars from {source} bars")
+
+
 def derive_bars(
-    minutes: pd.DataFrame, interval: str, sessions: pd.DataFrame, as_of: int | None = None
+    minutes: pd.DataFrame, interval: str, sessions: pd.DataFrame, as_of: int | None = None,
+    source: str = BASE_INTERVAL,
 ) -> pd.DataFrame:
-    """Aggregate a 1m candle frame into a candle frame of ``interval`` bars.
+    """Aggregate a candle frame of ``source`` bars (1m by default) into ``interval`` bars.
 
     ``sessions`` has the columns of ``ExchangeSessions.sessions`` (``open``, ``close`` epoch s).
     A bar is complete when its window end, min(bar_start + interval, session close), is at or before
     the data horizon of its symbol's session: the session close when ``as_of`` is None or past the
     close, else the later of ``as_of`` and (that symbol's last 1m bar_start in the session + 60).
+    From a coarser ``source`` the last minute is known through the input's ``complete`` flags
+    (``_input_reach``), which gives the same flags as deriving from the 1m bars.
     """
-    check_interval(interval)
-    if interval not in DERIVED_INTERVALS:
-        raise ValueError(f"cannot derive {interval!r} bars; derived intervals: {DERIVED_INTERVALS}")
+    _check_divides(source, interval)
     if minutes.empty:
         return empty_candles()
     ordered = sessions.sort_values("open")
@@ -116,8 +147,17 @@ def derive_bars(
         bar_session = session[starts]
         new_group = np.concatenate(([True], new_symbol))[starts]
         new_group[1:] |= bar_session[1:] != bar_session[:-1]
-        horizon = _data_horizon(new_group, t[ends - 1], closes[bar_session], as_of)
+        if source == BASE_INTERVAL:
+            reach = t + 60
+        else:
+            input_end = np.minimum(t + INTRADAY_SECONDS[source], closes[session])
+            reach = _input_reach(t, minutes["complete"].to_numpy(bool), input_end)
+        horizon = _data_horizon(new_group, reach[ends - 1], closes[bar_session], as_of)
         complete = window_end[starts] <= horizon
+    if source == BASE_INTERVAL:
+        counts = ends - starts
+    else:
+        counts = np.add.reduceat(minutes["minutes"].to_numpy(np.int64), starts)
 
     def column(name: str) -> np.ndarray:
         return minutes[name].to_numpy(np.float64)
@@ -131,7 +171,7 @@ def derive_bars(
             "low": np.minimum.reduceat(column("low"), starts),
             "close": column("close")[ends - 1],
             "volume": np.add.reduceat(column("volume"), starts),
-            "minutes": (ends - starts).astype(np.int64),
+            "minutes": counts.astype(np.int64),
             "complete": complete,
         },
         copy=False,

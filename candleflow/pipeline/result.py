@@ -22,6 +22,8 @@ class StageResult:
     rows: dict[str, int] = field(default_factory=dict)
     first_bar: int | None = None
     last_bar: int | None = None
+    #: Per interval, the first and last bar_start written: what downstream consumers re-read.
+    changed: dict[str, tuple[int, int]] = field(default_factory=dict)
     seconds: float = 0.0
     checks: list[CheckOutcome] = field(default_factory=list)
 
@@ -29,8 +31,9 @@ class StageResult:
     def rows_written(self) -> int:
         return sum(self.rows.values())
 
-    def record_rows(self, frame: pd.DataFrame) -> None:
-        """Count rows per symbol of a written frame and widen the time span."""
+    def record_rows(self, frame: pd.DataFrame, interval: str | None = None) -> None:
+        """Count rows per symbol of a written frame and widen the time spans: the stage's and
+        that of ``interval`` (None: of each value of the frame's ``interval`` column)."""
         if frame.empty:
             return
         for symbol, count in frame["symbol"].value_counts().items():
@@ -38,6 +41,13 @@ class StageResult:
         first, last = int(frame["bar_start"].min()), int(frame["bar_start"].max())
         self.first_bar = first if self.first_bar is None else min(self.first_bar, first)
         self.last_bar = last if self.last_bar is None else max(self.last_bar, last)
+        if interval is None:
+            spans = frame.groupby(frame["interval"].astype(str))["bar_start"].agg(["min", "max"])
+        else:
+            spans = pd.DataFrame({"min": [first], "max": [last]}, index=[interval])
+        for name, (low, high) in spans.iterrows():
+            known = self.changed.get(name, (int(low), int(high)))
+            self.changed[name] = (min(known[0], int(low)), max(known[1], int(high)))
 
 
 def run_isolated(symbols: Sequence[str], work: Callable[[list[str]], pd.DataFrame],
@@ -45,7 +55,8 @@ def run_isolated(symbols: Sequence[str], work: Callable[[list[str]], pd.DataFram
     """``work`` on all symbols at once; if it raises, again one symbol at a time.
 
     The batch path is the fast one. The per-symbol retry exists so that one symbol whose data
-    breaks the computation fails alone, with its own message, and the others still succeed.
+    breaks the computation fails alone, with its own message, and the others still succeed. If
+    every symbol fails, the result is ``work([])``: no rows, and the columns later code expects.
     """
     try:
         return work(list(symbols))
@@ -58,7 +69,7 @@ def run_isolated(symbols: Sequence[str], work: Callable[[list[str]], pd.DataFram
             frames.append(work([symbol]))
         except Exception as exc:  # recorded per symbol, never raised
             result.failed[symbol] = f"{type(exc).__name__}: {exc}"
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return pd.concat(frames, ignore_index=True) if frames else work([])
 
 
 class Timer:

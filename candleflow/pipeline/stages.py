@@ -1,18 +1,21 @@
 """The four stages: raw candles, derived bars, indicators, scan signals."""
 
 import json
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pandas as pd
 
 from candleflow.formula import BarPanel, Scan, evaluate_scans, required_history
+from candleflow.market.affected import BUILT_FROM, affected_bars
 from candleflow.market.bars import derive_bars
 from candleflow.market.calendar import ExchangeSessions
 from candleflow.market.checks import CheckOutcome, aligned_bars, no_unexpected_gaps, ohlc_consistent
+from candleflow.market.frames import as_candle_frame
 from candleflow.market.indicators import IndicatorSpec, compute_indicators, history_bars
-from candleflow.market.intervals import BASE_INTERVAL, DERIVED_INTERVALS
+from candleflow.market.intervals import BASE_INTERVAL
 from candleflow.market.validation import validate_candles
 from candleflow.pipeline.recent_bars import RecentBars
 from candleflow.pipeline.result import StageResult, Timer, run_isolated
@@ -35,9 +38,14 @@ class PipelineContext:
     as_of: int | None = None
     #: Bars written by the current ``run_stages`` call, read by its later stages.
     recent: RecentBars = field(init=False)
+    #: "Now" of the current ``run_stages`` call: ``as_of``, else what the source batch says.
+    clock: int | None = field(init=False, default=None)
 
     def __post_init__(self):
         self.recent = RecentBars(self.store)
+
+    def now(self) -> int:
+        return self.clock if self.clock is not None else int(time.time())
 
 
 def ingest_candles(ctx: PipelineContext, symbols: Sequence[str], window: Window | None) -> StageResult:
@@ -46,54 +54,81 @@ def ingest_candles(ctx: PipelineContext, symbols: Sequence[str], window: Window 
     with Timer(result):
         batch = ctx.source.fetch(symbols, None if window is None else window.sessions)
         result.failed.update(batch.errors)
+        if ctx.as_of is None:
+            ctx.clock = batch.as_of
         clean, rejections = validate_candles(batch.candles)
         result.failed.update({r.symbol: str(r) for r in rejections})
         delivered = set(_symbols_of(clean))
+        unchanged = set(batch.unchanged)
         for symbol in symbols:
-            if symbol not in delivered and symbol not in result.failed:
+            if symbol in unchanged and symbol not in result.failed:
+                result.notes[symbol] = f"{symbol}: nothing new from the source"
+            elif symbol not in delivered and symbol not in result.failed:
                 span = "the default window" if window is None else window.describe()
                 result.failed[symbol] = f"{symbol}: no candles from the source for {span}"
         if not clean.empty:
             ctx.store.write_candles(clean, ctx.source.base_interval)
             ctx.recent.keep(ctx.source.base_interval, clean)
-            result.record_rows(clean)
+            result.record_rows(clean, ctx.source.base_interval)
         result.succeeded = [s for s in symbols if s not in result.failed]
         result.checks.append(CheckOutcome("valid_candles", len(symbols), dict(result.failed)))
     return result
 
 
-def derive_all_bars(ctx: PipelineContext, symbols: Sequence[str], window: Window) -> StageResult:
-    """5m, 15m, 30m, 1h and 1d bars from the stored 1m bars of the window.
+def derive_all_bars(ctx: PipelineContext, symbols: Sequence[str], window: Window,
+                    since: Mapping[str, int]) -> StageResult:
+    """5m, 15m, 30m, 1h and 1d bars of the window, each interval from its bar at ``since`` on.
 
-    Symbols with no 1m bars in the window (daily-only data) succeed with nothing to derive.
+    5m bars come from the stored 1m bars, each coarser interval from the finer bars it is built of
+    (``BUILT_FROM``): the ones derived here, and the stored ones before them. Nothing is written
+    unless every interval of a symbol was derived. Symbols with no 1m bars in the window
+    (daily-only data) succeed with nothing to derive.
     """
     result = StageResult("derived_bars")
     with Timer(result):
-        minutes = ctx.recent.read(symbols, BASE_INTERVAL, window.start, window.end)
+        minutes = ctx.recent.read(symbols, BASE_INTERVAL, since["5m"], window.end)
         ctx.recent.forget(BASE_INTERVAL)
         with_minutes = _symbols_of(minutes)
-        derived = {}
-        for interval in DERIVED_INTERVALS:
+        derived = {BASE_INTERVAL: minutes}
+        derived_since = {BASE_INTERVAL: since["5m"], **{i: since[i] for i in BUILT_FROM}}
+        for interval, source in BUILT_FROM.items():
+            finer = _finer_bars(ctx, with_minutes, source, since[interval], derived_since[source],
+                                derived[source])
             derived[interval] = run_isolated(
                 with_minutes,
-                lambda batch, interval=interval: derive_bars(
-                    minutes[minutes["symbol"].isin(batch)], interval, window.sessions, ctx.as_of),
+                lambda batch, finer=finer, interval=interval, source=source: derive_bars(
+                    finer[finer["symbol"].isin(batch)], interval, window.sessions, ctx.now(), source),
                 result,
             )
+        del derived[BASE_INTERVAL]
         derived = {interval: _without(bars, result.failed) for interval, bars in derived.items()}
+        # Only bars whose every minute was read here can be checked against the minutes.
+        whole = {interval: bars for interval, bars in derived.items() if since[interval] == since["5m"]}
         result.checks += [ohlc_consistent(derived), aligned_bars(derived, window.sessions),
-                          no_unexpected_gaps(_without(minutes, result.failed), derived, window.sessions)]
+                          no_unexpected_gaps(_without(minutes, result.failed), whole, window.sessions)]
         for interval, bars in derived.items():
             if not bars.empty:
                 ctx.store.write_candles(bars, interval)
                 ctx.recent.keep(interval, bars)
-                result.record_rows(bars)
+                result.record_rows(bars, interval)
         result.succeeded = [s for s in symbols if s not in result.failed]
     return result
 
 
-def compute_all_indicators(ctx: PipelineContext, symbols: Sequence[str], window: Window) -> StageResult:
-    """Indicator values for the window's bars, on ``history_bars`` bars of stored history."""
+def _finer_bars(ctx: PipelineContext, symbols: list[str], interval: str, start: int, fresh_start: int,
+                fresh: pd.DataFrame) -> pd.DataFrame:
+    """Bars of ``interval`` from ``start`` on: the stored ones before ``fresh_start``, then
+    ``fresh`` (just derived, not yet written)."""
+    if start == fresh_start or not symbols:
+        return fresh
+    stored = ctx.store.read_candles(symbols, interval, start, fresh_start)
+    return as_candle_frame(pd.concat([stored, fresh], ignore_index=True))
+
+
+def compute_all_indicators(ctx: PipelineContext, symbols: Sequence[str], window: Window,
+                           since: Mapping[str, int]) -> StageResult:
+    """Indicator values of each interval's bars from ``since`` on, on ``history_bars`` bars of
+    stored history."""
     result = StageResult("indicators")
     with Timer(result):
         computed = []
@@ -105,7 +140,7 @@ def compute_all_indicators(ctx: PipelineContext, symbols: Sequence[str], window:
                 _symbols_of(bars),
                 lambda batch, bars=bars, interval=interval, specs=specs, history=history:
                     compute_indicators(bars[bars["symbol"].isin(batch)], interval, specs,
-                                       since=window.start, sessions=history.sessions),
+                                       since=since[interval], sessions=history.sessions),
                 result,
             ))
         values = _without(pd.concat(computed, ignore_index=True), result.failed) if computed else None
@@ -116,8 +151,10 @@ def compute_all_indicators(ctx: PipelineContext, symbols: Sequence[str], window:
     return result
 
 
-def evaluate_signals(ctx: PipelineContext, symbols: Sequence[str], window: Window) -> StageResult:
-    """Evaluate every configured scan over the run's symbols; store the matches in the window."""
+def evaluate_signals(ctx: PipelineContext, symbols: Sequence[str], window: Window,
+                     since: Mapping[str, int]) -> StageResult:
+    """Evaluate every configured scan over the run's symbols; store the matches from the scan
+    interval's bar at ``since`` on, replacing the stored ones there."""
     result = StageResult("scan_signals")
     with Timer(result):
         bars = {}
@@ -133,26 +170,32 @@ def evaluate_signals(ctx: PipelineContext, symbols: Sequence[str], window: Windo
             panels = {interval: BarPanel.from_candles(frame[frame["symbol"].isin(members)], interval,
                                                       session_starts=opens)
                       for interval, (frame, opens) in bars.items()}
-            for outcome in evaluate_scans(scans, panels, since=window.start):
-                if outcome.error:
-                    result.failed[outcome.symbol] = f"{outcome.symbol}: {outcome.error}"
-                    continue
-                if outcome.notes:
-                    result.notes[outcome.symbol] = "; ".join(
-                        filter(None, [result.notes.get(outcome.symbol), *outcome.notes]))
-                rows.extend(
-                    {"scan": m.scan, "symbol": m.symbol, "interval": m.interval, "bar_start": m.bar_start,
-                     "formula": _formula_of(ctx.scans, m.scan), "term_values": json.dumps(m.values)}
-                    for m in outcome.matches
-                )
+            for interval, same_interval in _by_interval(scans).items():
+                for outcome in evaluate_scans(same_interval, panels, since=since[interval]):
+                    rows.extend(_signal_rows(ctx, result, outcome))
         rows = [row for row in rows if row["symbol"] not in result.failed]
         result.succeeded = [s for s in symbols if s not in result.failed]
         frame = pd.DataFrame(rows, columns=["scan", "symbol", "interval", "bar_start", "formula",
                                             "term_values"])
-        ctx.store.replace_signals(frame, [s.name for s in ctx.scans], result.succeeded, window.start)
+        for interval, scans in _by_interval(ctx.scans).items():
+            ctx.store.replace_signals(frame[frame["interval"] == interval], [s.name for s in scans],
+                                      result.succeeded, since[interval])
         result.record_rows(frame)
         result.checks.append(CheckOutcome("symbols_evaluated", len(symbols), dict(result.failed)))
     return result
+
+
+def _signal_rows(ctx: PipelineContext, result: StageResult, outcome) -> list[dict]:
+    """The signal rows of one symbol's scan outcome; its error or notes go to ``result``."""
+    if outcome.error:
+        result.failed[outcome.symbol] = f"{outcome.symbol}: {outcome.error}"
+        return []
+    if outcome.notes:
+        result.notes[outcome.symbol] = "; ".join(
+            filter(None, [result.notes.get(outcome.symbol), *outcome.notes]))
+    return [{"scan": m.scan, "symbol": m.symbol, "interval": m.interval, "bar_start": m.bar_start,
+             "formula": _formula_of(ctx.scans, m.scan), "term_values": json.dumps(m.values)}
+            for m in outcome.matches]
 
 
 def resolve_window(ctx: PipelineContext, start: str, end: str) -> Window | None:
@@ -178,6 +221,7 @@ def run_stages(ctx: PipelineContext, stages: Sequence[str], symbols: Sequence[st
     ``on_stage_done`` is called with each stage's result as soon as the stage ends.
     """
     ctx.recent = RecentBars(ctx.store)
+    ctx.clock = ctx.as_of
     try:
         return _run_in_order(ctx, stages, symbols, window, on_stage_done or (lambda result: None))
     finally:
@@ -188,18 +232,23 @@ def _run_in_order(ctx: PipelineContext, stages: Sequence[str], symbols: Sequence
                   window: Window | None, done: Callable[[StageResult], None]) -> list[StageResult]:
     results = []
     remaining = list(symbols)
+    first_new = None
     if "raw_candles" in stages:
         ingest = ingest_candles(ctx, remaining, window)
         results.append(ingest)
         done(ingest)
         remaining = ingest.succeeded
+        first_new = ingest.first_bar
         if window is None and ingest.first_bar is not None:
             window = window_of_bars(ctx.calendar, ingest.first_bar, ingest.last_bar)
     window = window or latest_closed_window(ctx)
+    # New bars change each interval from the bar holding the first of them; without new bars
+    # (a run of the later stages alone) the whole window is redone.
+    since = affected_bars(max(first_new or window.start, window.start), window.sessions)
     for name, stage in (("derived_bars", derive_all_bars), ("indicators", compute_all_indicators),
                         ("scan_signals", evaluate_signals)):
         if name in stages and remaining:
-            outcome = stage(ctx, remaining, window)
+            outcome = stage(ctx, remaining, window, since)
             results.append(outcome)
             done(outcome)
             remaining = outcome.succeeded
@@ -219,6 +268,13 @@ def _without(frame: pd.DataFrame, failed: dict[str, str]) -> pd.DataFrame:
 
 def _spec_intervals(specs: Sequence[IndicatorSpec]) -> list[str]:
     return list(dict.fromkeys(i for spec in specs for i in spec.intervals))
+
+
+def _by_interval(scans: Sequence[Scan]) -> dict[str, list[Scan]]:
+    groups: dict[str, list[Scan]] = {}
+    for scan in scans:
+        groups.setdefault(scan.interval, []).append(scan)
+    return groups
 
 
 def _scans_by_universe(scans: Sequence[ConfiguredScan]) -> dict[frozenset[str] | None, list[Scan]]:

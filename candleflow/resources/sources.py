@@ -33,6 +33,9 @@ class LandingFolderCandles(CandleSourceResource):
 
     landing_dir: str = Field(description="Folder the landing sensor watches.")
     base_interval: str = Field(default="1m", description="1m, or 1d for daily-only files.")
+    landed_since_ns: int = Field(default=0, description="Read only files modified at or after this "
+                                 "time (ns since the epoch); the landing sensor sets it per run. "
+                                 "0 = every landed file.")
 
     def build(self, calendar: ExchangeSessions) -> CandleSource:
-        return FileSource(self.landing_dir, self.base_interval, calendar)
+        return FileSource(self.landing_dir, self.base_interval, calendar, self.landed_since_ns)

@@ -17,6 +17,12 @@ class SourceBatch:
 
     candles: pd.DataFrame
     errors: dict[str, str] = field(default_factory=dict)
+    #: When the delivered data was current (epoch s), if the source knows better than the real
+    #: clock (a replayed session); a run treats it as "now" when it marks bars complete.
+    as_of: int | None = None
+    #: Symbols with nothing new since the source's mark (no file landed for them in that minute):
+    #: not an error; they succeed without new rows, and their open bars follow the clock.
+    unchanged: list[str] = field(default_factory=list)
 
 
 class CandleSource(ABC):

@@ -1,0 +1,39 @@
+"""Which derived bars new 1m bars touch, and which finer bars each interval is built from.
+
+New minutes starting at ``t`` change, per interval, the bar containing ``t`` and every later one:
+so a run that receives them rewrites each interval from ``affected_since(t, interval, sessions)``
+on and leaves the bars before it alone. Bars are aligned to the session open, so every interval
+is a whole number of the finer interval ``BUILT_FROM`` names (15m = 3 x 5m, 1h = 2 x 30m, a daily
+bar = the session's 30m bars): a coarser bar is an aggregate of the stored finer bars, and an
+incremental run never reads more than one session's 30m bars to rebuild the daily bar.
+"""
+
+import numpy as np
+import pandas as pd
+
+from candleflow.market.intervals import BASE_INTERVAL, DAILY, INTRADAY_SECONDS
+
+#: The finer interval each derived interval is aggregated from, in build order.
+BUILT_FROM: dict[str, str] = {"5m": BASE_INTERVAL, "15m": "5m", "30m": "15m", "1h": "30m", DAILY: "30m"}
+
+
+def affected_since(t: int, interval: str, sessions: pd.DataFrame) -> int:
+    """Start of the ``interval`` bar containing the 1m bar at ``t`` (epoch s) in ``sessions``.
+
+    ValueError if ``t`` is in no session of ``sessions``.
+    """
+    opens = np.sort(sessions["open"].to_numpy(np.int64))
+    closes = np.sort(sessions["close"].to_numpy(np.int64))
+    k = int(np.searchsorted(opens, t, side="right")) - 1
+    if k < 0 or t >= closes[k]:
+        raise ValueError(f"bar at epoch {t} is outside the given sessions")
+    open_ = int(opens[k])
+    if interval == DAILY:
+        return open_
+    seconds = INTRADAY_SECONDS[interval]
+    return t - (t - open_) % seconds
+
+
+def affected_bars(t: int, sessions: pd.DataFrame) -> dict[str, int]:
+    """``affected_since`` for 1m and every derived interval."""
+    return {interval: affected_since(t, interval, sessions) for interval in (BASE_INTERVAL, *BUILT_FROM)}
