@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time
 
 import pandas as pd
 
-from candleflow.environment import store_url
+from candleflow.environment import console_script, store_url
 from candleflow.market.symbols import SymbolError, read_universe_file, require_known, validate_symbols
 
 
@@ -125,7 +125,7 @@ def cmd_retry_failed(args) -> int:
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         yaml.safe_dump(market_data_retry_config(run) if run else {}, handle)  # the run's window
     config = Path(handle.name)
-    dagster = str(Path(sys.executable).with_name("dagster"))
+    dagster = console_script("dagster")
     failures = 0
     try:
         for root, symbols in chains.items():

@@ -15,9 +15,7 @@ both paths (the multiprocess one is universe-day on Postgres).
 import json
 import math
 import os
-import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -27,13 +25,18 @@ from pathlib import Path
 from candleflow.bench.procmem import PeakMemorySampler
 from candleflow.bench.universe_day import bench_symbols, median_figures, prepare, universe_day
 from candleflow.celery_workers import LocalWorkers, delete_queue
+from candleflow.environment import console_script
 from candleflow.jobs.celery_settings import DEFAULT_BACKEND, DEFAULT_BROKER
+
+CELERY_FIGURES = ("wall_seconds", "peak_memory_mb", "tracking_seconds", "dagster_and_celery_seconds",
+                  "dagster_and_celery_share")
+CELERY_PER_STAGE = ("stage_seconds", "slowest_step_stage_seconds")
 
 
 def timed_celery_run(env: dict[str, str], workers: LocalWorkers, shard_size: int) -> dict:
     folder = Path(env["CANDLEFLOW_HOME"])
     (folder / "sharded.json").write_text(json.dumps({"ops": {"plan_shards": {"config": {"shard_size": shard_size}}}}))
-    command = [str(Path(sys.executable).with_name("dagster")), "job", "execute", "-m", "candleflow.definitions",
+    command = [console_script("dagster"), "job", "execute", "-m", "candleflow.definitions",
                "-j", "market_data_sharded", "-c", str(folder / "sharded.json")]
     log = folder / "run.log"
     started = time.perf_counter()
@@ -108,14 +111,7 @@ def celery_day(symbols: int, runs: int, workers: int = 2, shard_size: int = 0, h
     multiprocess = universe_day(symbols, "postgres", runs, history)
     return {"workload": "celery-day", "symbols": symbols, "storage": "postgres", "history_sessions": history,
             "celery": {"workers": workers, "shard_size": shard_size, "runs": results,
-                       "median": celery_medians(results)},
+                       "median": median_figures(results, CELERY_FIGURES, CELERY_PER_STAGE)},
             "multiprocess": {"runs": multiprocess["runs"], "median": median_figures(multiprocess["runs"])}}
 
 
-def celery_medians(runs: list[dict]) -> dict:
-    keys = ("wall_seconds", "peak_memory_mb", "tracking_seconds", "dagster_and_celery_seconds",
-            "dagster_and_celery_share")
-    out = {key: round(statistics.median(run[key] for run in runs), 3) for key in keys}
-    for key in ("stage_seconds", "slowest_step_stage_seconds"):
-        out[key] = {stage: round(statistics.median(run[key][stage] for run in runs), 3) for stage in runs[0][key]}
-    return out

@@ -17,9 +17,7 @@ stored and taken through the later stages. Timed, per repetition, for the next m
 import json
 import os
 import signal
-import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -28,7 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from candleflow.assets.partitions import partition_range_tags
-from candleflow.bench.universe_day import bench_symbols, prepare, run_figures
+from candleflow.bench.universe_day import bench_symbols, median_figures, prepare, run_figures
+from candleflow.environment import console_script
 from candleflow.market.calendar import ExchangeSessions
 from candleflow.market.indicators import DEFAULT_INDICATORS
 from candleflow.pipeline.scan_config import load_scans
@@ -68,7 +67,7 @@ def _stages(store: CandleStore, calendar: ExchangeSessions, landing: Path, symbo
 def _job_execute(env: dict[str, str], symbols: list[str], config: dict) -> float:
     config_file = Path(env["CANDLEFLOW_HOME"]) / "minute.json"
     config_file.write_text(json.dumps(config))
-    command = [_bin("dagster"), "job", "execute", "-m", "candleflow.definitions", "-j", "market_data",
+    command = [console_script("dagster"), "job", "execute", "-m", "candleflow.definitions", "-j", "market_data",
                "-c", str(config_file), "--tags", json.dumps(partition_range_tags(symbols))]
     started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
@@ -76,10 +75,6 @@ def _job_execute(env: dict[str, str], symbols: list[str], config: dict) -> float
     if done.returncode != 0:
         raise RuntimeError(f"dagster job execute exited {done.returncode}:\n{done.stdout[-3000:]}")
     return wall
-
-
-def _bin(name: str) -> str:
-    return str(Path(sys.executable).with_name(name))
 
 
 @contextmanager
@@ -90,9 +85,9 @@ def landing_daemon(env: dict[str, str], landing: Path) -> Iterator[None]:
     location = ["-m", "candleflow.definitions"]
     for command in (["sensor", "start", "landing_folder_sensor"],
                     ["sensor", "cursor", "landing_folder_sensor", "--set", cursor]):
-        subprocess.run([_bin("dagster"), *command, *location], env=env, check=True, capture_output=True)
+        subprocess.run([console_script("dagster"), *command, *location], env=env, check=True, capture_output=True)
     with open(Path(env["CANDLEFLOW_HOME"]) / "daemon.log", "w") as log:
-        daemon = subprocess.Popen([_bin("dagster-daemon"), "run", *location], env=env, stdout=log,
+        daemon = subprocess.Popen([console_script("dagster-daemon"), "run", *location], env=env, stdout=log,
                                   stderr=subprocess.STDOUT, start_new_session=True)
         try:
             time.sleep(DAEMON_WARM_UP_S)
@@ -186,15 +181,11 @@ def incremental_minute(symbols: int, runs: int, history: int) -> dict:
         store.dispose()
     return {"workload": "incremental-minute", "symbols": symbols, "storage": "postgres",
             "history_sessions": history, "sensor_interval_seconds": 30, "runs": figures,
-            "median": _medians(figures)}
+            "median": {mode: _mode_medians([f for f in figures if f["mode"] == mode])
+                       for mode in ("stages", "job_execute", "sensor")}}
 
 
-def _medians(figures: list[dict]) -> dict:
-    out = {}
-    for mode in ("stages", "job_execute", "sensor"):
-        runs = [f for f in figures if f["mode"] == mode]
-        seconds = [k for k, v in runs[0].items() if k.endswith("seconds") and isinstance(v, (int, float))]
-        out[mode] = {**{k: round(statistics.median(f[k] for f in runs), 3) for k in seconds},
-                     "stage_seconds": {s: round(statistics.median(f["stage_seconds"][s] for f in runs), 3)
-                                       for s in runs[0]["stage_seconds"]}}
-    return out
+def _mode_medians(runs: list[dict]) -> dict:
+    """Medians of a mode's seconds figures and of its seconds per stage."""
+    seconds = [k for k, v in runs[0].items() if k.endswith("seconds") and isinstance(v, (int, float))]
+    return median_figures(runs, seconds)

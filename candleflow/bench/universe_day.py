@@ -16,12 +16,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import psycopg2
 
 from candleflow.assets.partitions import partition_range_tags
 from candleflow.bench.procmem import PeakMemorySampler
+from candleflow.environment import console_script
 
 PG_ADMIN = "dbname=postgres user=postgres host=127.0.0.1 port=5432"
 REPO_DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -68,9 +70,8 @@ def prepare(workdir: Path, storage: str, symbols: list[str], history: int,
 
 
 def timed_run(env: dict[str, str], symbols: list[str]) -> dict:
-    command = ["dagster", "job", "execute", "-m", "candleflow.definitions", "-j", "market_data",
-               "--tags", json.dumps(partition_range_tags(symbols))]
-    command[0] = str(Path(sys.executable).with_name("dagster"))
+    command = [console_script("dagster"), "job", "execute", "-m", "candleflow.definitions", "-j",
+               "market_data", "--tags", json.dumps(partition_range_tags(symbols))]
     log = Path(env["CANDLEFLOW_HOME"]) / "run.log"
     started = time.perf_counter()
     with open(log, "w") as out:
@@ -130,11 +131,17 @@ def universe_day(symbols: int, storage: str, runs: int, history: int = 260) -> d
             "history_sessions": history, "runs": results}
 
 
-def median_figures(runs: list[dict]) -> dict:
-    """Medians over runs of the wall, memory, tracking and Dagster figures and of each stage."""
-    keys = ("wall_seconds", "peak_memory_mb", "tracking_seconds", "dagster_bookkeeping_seconds",
-            "dagster_share")
+UNIVERSE_DAY_FIGURES = ("wall_seconds", "peak_memory_mb", "tracking_seconds",
+                        "dagster_bookkeeping_seconds", "dagster_share")
+
+
+def median_figures(runs: list[dict], keys: Sequence[str] = UNIVERSE_DAY_FIGURES,
+                   per_stage: Sequence[str] = ("stage_seconds",)) -> dict:
+    """Medians over ``runs`` of each figure in ``keys``, and of each stage's value in each
+    ``per_stage`` mapping (default: universe-day's wall, memory, tracking and Dagster figures
+    and its seconds per stage)."""
     out = {k: round(statistics.median(r[k] for r in runs), 3) for k in keys}
-    out["stage_seconds"] = {s: round(statistics.median(r["stage_seconds"][s] for r in runs), 3)
-                            for s in runs[0]["stage_seconds"]}
+    for mapping in per_stage:
+        out[mapping] = {s: round(statistics.median(r[mapping][s] for r in runs), 3)
+                        for s in runs[0][mapping]}
     return out
