@@ -271,17 +271,19 @@ def _spec_intervals(specs: Sequence[IndicatorSpec]) -> list[str]:
 
 
 def _by_interval(scans: Sequence[Scan]) -> dict[str, list[Scan]]:
-    groups: dict[str, list[Scan]] = {}
-    for scan in scans:
-        groups.setdefault(scan.interval, []).append(scan)
-    return groups
+    return _grouped(scans, lambda scan: scan.interval)
 
 
 def _scans_by_universe(scans: Sequence[ConfiguredScan]) -> dict[frozenset[str] | None, list[Scan]]:
     """Scans grouped by the universe they are restricted to (None: every symbol of the run)."""
-    groups: dict[frozenset[str] | None, list[Scan]] = {}
+    return _grouped(scans, lambda scan: None if scan.universe is None else frozenset(scan.universe))
+
+
+def _grouped(scans: Sequence[Scan], key: Callable[[Scan], object]) -> dict:
+    """``scans`` by ``key``, in order of first appearance."""
+    groups: dict = {}
     for scan in scans:
-        groups.setdefault(None if scan.universe is None else frozenset(scan.universe), []).append(scan)
+        groups.setdefault(key(scan), []).append(scan)
     return groups
 
 

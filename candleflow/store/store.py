@@ -134,29 +134,22 @@ class CandleStore:
     def read_candles(self, symbols: Sequence[str], interval: str, start: int | None = None,
                      end: int | None = None) -> pd.DataFrame:
         """Candles of ``interval`` for ``symbols`` with start <= bar_start < end, as a candle frame."""
-        params: dict = {"interval": interval}
-        where = _time_window(params, start, end)
-        sql = (f"SELECT {select_list(CANDLE_COLUMNS)} FROM candles WHERE \"interval\" = %(interval)s "
-               f"AND {in_clause('symbol', symbols, params, 's')}{where} ORDER BY symbol, bar_start")
+        where, params = _symbols_in_window(symbols, interval, start, end)
+        sql = f"SELECT {select_list(CANDLE_COLUMNS)} FROM candles WHERE {where} ORDER BY symbol, bar_start"
         return self._read(sql, params, CANDLE_DTYPES)
 
     def count_candles(self, symbols: Sequence[str], interval: str, start: int | None = None,
                       end: int | None = None) -> dict[str, int]:
         """Stored candles per symbol, as ``read_candles`` would select them (symbols with none left out)."""
-        params: dict = {"interval": interval}
-        where = _time_window(params, start, end)
-        sql = (f"SELECT symbol, COUNT(*) FROM candles WHERE \"interval\" = %(interval)s "
-               f"AND {in_clause('symbol', symbols, params, 's')}{where} GROUP BY symbol")
+        where, params = _symbols_in_window(symbols, interval, start, end)
+        sql = f"SELECT symbol, COUNT(*) FROM candles WHERE {where} GROUP BY symbol"
         with self.engine.connect() as conn:
             return dict(execute_sql(conn, sql, params).fetchall())
 
     def read_indicators(self, symbols: Sequence[str], interval: str, start: int | None = None,
                         end: int | None = None) -> pd.DataFrame:
-        params: dict = {"interval": interval}
-        where = _time_window(params, start, end)
-        sql = (f"SELECT {select_list(INDICATOR_DTYPES)} "
-               f"FROM indicator_values WHERE \"interval\" = %(interval)s "
-               f"AND {in_clause('symbol', symbols, params, 's')}{where} "
+        where, params = _symbols_in_window(symbols, interval, start, end)
+        sql = (f"SELECT {select_list(INDICATOR_DTYPES)} FROM indicator_values WHERE {where} "
                "ORDER BY symbol, name, bar_start")
         return self._read(sql, params, INDICATOR_DTYPES)
 
@@ -185,12 +178,16 @@ class CandleStore:
         return row[0], row[1]
 
 
-def _time_window(params: dict, start: int | None, end: int | None) -> str:
-    clause = ""
+def _symbols_in_window(symbols: Sequence[str], interval: str, start: int | None,
+                       end: int | None) -> tuple[str, dict]:
+    """WHERE clause (and its parameters) of the rows of ``symbols`` at ``interval`` with
+    start <= bar_start < end, in the candles or the indicator_values table."""
+    params: dict = {"interval": interval}
+    where = f"\"interval\" = %(interval)s AND {in_clause('symbol', symbols, params, 's')}"
     if start is not None:
         params["start"] = int(start)
-        clause += " AND bar_start >= %(start)s"
+        where += " AND bar_start >= %(start)s"
     if end is not None:
         params["end"] = int(end)
-        clause += " AND bar_start < %(end)s"
-    return clause
+        where += " AND bar_start < %(end)s"
+    return where, params
