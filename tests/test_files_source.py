@@ -62,7 +62,7 @@ def test_missing_file_and_bad_names(tmp_path):
     (tmp_path / "notes.txt").write_text("ignored")
     files, problems = landed_files(tmp_path)
     assert [f.symbol for f in files] == ["MSFT"]
-    assert problems and problems[0].startswith("not a symbol.csv: malformed symbol")
+    assert problems and problems[0].message.startswith("not a symbol.csv: malformed symbol")
     batch = FileSource(tmp_path).fetch(["AAPL"], None)
     assert batch.errors == {"AAPL": f"no landed file for AAPL in {tmp_path}"}
 
@@ -95,7 +95,7 @@ def test_many_small_files_read_in_one_pass_and_a_malformed_one_fails_alone(tmp_p
                   [f"{row.symbol},{ts},{row.open!r},{row.high!r},{row.low!r},{row.close!r},{row.volume!r}"])
     broken = {  # each replaces the second minute of a symbol; the header is the documented one
         "S005": ("S005,2024-03-08T14:31:00Z,1,2,0.5,1.5,10\nS005,2024-03-08T14:32:00Z,1,2,0.5,1.5,10,11",
-                 "S005_20240308T1431.csv: not a readable csv file"),
+                 "S005_20240308T1431.csv: line 3 has 8 fields, the header has 7"),
         "S017": ("S017,2024-03-08T14:31:00Z,1,two,0.5,1.5,10", "S017_20240308T1431.csv: high 'two' is not a number"),
         "S030": ("S031,2024-03-08T14:31:00Z,1,2,0.5,1.5,10",
                  "S030_20240308T1431.csv: row for symbol 'S031' in a file of S030"),

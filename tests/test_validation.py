@@ -85,5 +85,5 @@ def test_universe_file(tmp_path):
     path.write_text("# comment\nAAPL\n\nMSFT  # inline\nAAPL\n")
     assert read_universe_file(path) == ["AAPL", "MSFT"]
     path.write_text("AAPL\nbad one\n")
-    with pytest.raises(SymbolError, match="u.txt:2: malformed symbol 'bad one'"):
+    with pytest.raises(SymbolError, match="u.txt:2: not a valid symbol"):
         read_universe_file(path)

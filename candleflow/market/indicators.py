@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 import talib
 import talib.abstract
-import yaml
 
+from candleflow.config_yaml import load_config_yaml
 from candleflow.market.bars import symbol_starts
 from candleflow.market.frames import CANDLE_DTYPES, OHLCV_COLUMNS
 from candleflow.market.intervals import DAILY, check_interval
@@ -164,10 +164,11 @@ def _check_unique_outputs(specs: Sequence[IndicatorSpec]) -> None:
 def load_indicator_specs(path: str | Path) -> tuple[IndicatorSpec, ...]:
     """Read indicator specs from a YAML list of mappings with IndicatorSpec's field names.
 
-    ``params`` may be left out when the function takes none (VWAP) or all defaults.
+    ``params`` may be left out when the function takes none (VWAP) or all defaults. YAML anchors
+    and aliases are refused.
     """
     with open(path, encoding="utf-8") as stream:
-        entries = yaml.safe_load(stream)
+        entries = load_config_yaml(stream, str(path))
     if not isinstance(entries, list):
         raise ValueError(f"{path}: expected a list of indicator mappings")
     allowed = {f.name for f in fields(IndicatorSpec)}

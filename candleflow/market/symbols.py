@@ -9,7 +9,10 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-SYMBOL_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{0,5}(?:[.\-][A-Z0-9]{1,3})?$")
+#: Matched with ``fullmatch``: a pattern ending in ``$`` also matches before a final newline.
+SYMBOL_PATTERN = re.compile(r"[A-Z][A-Z0-9]{0,5}(?:[.\-][A-Z0-9]{1,3})?")
+SYMBOL_RULE = ("expected 1-6 upper-case letters or digits starting with a letter, optionally with a"
+               " share class after '.' or '-' (e.g. AAPL, BRK.B)")
 
 
 class SymbolError(ValueError):
@@ -17,11 +20,8 @@ class SymbolError(ValueError):
 
 
 def validate_symbol(symbol: str) -> str:
-    if not isinstance(symbol, str) or not SYMBOL_PATTERN.match(symbol):
-        raise SymbolError(
-            f"malformed symbol {symbol!r}: expected 1-6 upper-case letters or digits starting with a"
-            " letter, optionally with a share class after '.' or '-' (e.g. AAPL, BRK.B)"
-        )
+    if not isinstance(symbol, str) or not SYMBOL_PATTERN.fullmatch(symbol):
+        raise SymbolError(f"malformed symbol {symbol!r}: {SYMBOL_RULE}")
     return symbol
 
 
@@ -41,7 +41,11 @@ def require_known(symbols: Iterable[str], universe: Iterable[str]) -> list[str]:
 
 
 def read_universe_file(path: str | Path) -> list[str]:
-    """Symbols from a universe file: one per line; blank lines and ``#`` comments are ignored."""
+    """Symbols from a universe file: one per line; blank lines and ``#`` comments are ignored.
+
+    A bad line is named by its number, never quoted: the file may not be a universe file at all
+    (a path that reached a secret), and an error message must not echo what it holds.
+    """
     symbols = []
     for number, raw in enumerate(Path(path).read_text().splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
@@ -49,6 +53,6 @@ def read_universe_file(path: str | Path) -> list[str]:
             continue
         try:
             symbols.append(validate_symbol(line))
-        except SymbolError as exc:
-            raise SymbolError(f"{path}:{number}: {exc}") from None
+        except SymbolError:
+            raise SymbolError(f"{path}:{number}: not a valid symbol ({SYMBOL_RULE})") from None
     return list(dict.fromkeys(symbols))

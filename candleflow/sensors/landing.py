@@ -80,9 +80,9 @@ def landing_folder_sensor(context: dg.SensorEvaluationContext, candle_source: Ca
     if not isinstance(candle_source, LandingFolderCandles):
         return dg.SkipReason("the candle source is not a landing folder (CANDLEFLOW_SOURCE=files)")
     mark = LandingMark.from_cursor(context.cursor)
-    files, problems = landed_files(candle_source.landing_dir, modified_since_ns=mark.mtime_ns)
-    for problem in problems:
-        context.log.warning(f"ignored landed file {problem}")
+    files, refused = landed_files(candle_source.landing_dir, modified_since_ns=mark.mtime_ns)
+    for refusal in refused:
+        context.log.warning(f"ignored landed file {refusal.message}")
     arrived = [f for f in files if mark.is_new(f)]
     cursor = mark.advanced(files).to_cursor()
     if not arrived:

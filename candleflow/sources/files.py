@@ -11,7 +11,7 @@ session's bars stay incomplete until their minutes have been delivered.
 
 CSV files with the documented header are parsed together (``csv_batch``); the others, and any
 file that path refuses, one by one, so a malformed file fails only its own symbol, with a message
-naming the file.
+naming the file. So does a file that ``landed_files`` refuses (a link out of the folder).
 """
 
 from collections.abc import Sequence
@@ -38,12 +38,12 @@ class FileSource(CandleSource):
         self.landed_since_ns = landed_since_ns
 
     def fetch(self, symbols: Sequence[str], sessions: pd.DataFrame | None) -> SourceBatch:
-        files = self._files_of(symbols)
-        landed = {f.symbol for f in files}
+        files, errors = self._files_of(symbols)
+        landed = {f.symbol for f in files} | set(errors)
         without_files = [s for s in symbols if s not in landed]
-        errors, unchanged = {}, without_files  # nothing landed since the mark: nothing new
+        unchanged = without_files  # nothing landed since the mark: nothing new
         if not self.landed_since_ns:
-            errors = {s: f"no landed file for {s} in {self.landing_dir}" for s in without_files}
+            errors |= {s: f"no landed file for {s} in {self.landing_dir}" for s in without_files}
             unchanged = []
         rows = self._stamped(_without(self._read(files, errors), errors), errors)
         if sessions is not None:
@@ -56,12 +56,19 @@ class FileSource(CandleSource):
             as_of = int(candles["bar_start"].max()) + 60
         return SourceBatch(candles, errors, as_of, unchanged)
 
-    def _files_of(self, symbols: Sequence[str]) -> list[LandedFile]:
+    def _files_of(self, symbols: Sequence[str]) -> tuple[list[LandedFile], dict[str, str]]:
         """The files of ``symbols`` landed since ``landed_since_ns``, in the order of ``symbols``,
-        then by name: the order their rows are delivered in."""
+        then by name (the order their rows are delivered in), and the first refusal of each symbol
+        with a refused file (a link out of the folder): that symbol fails whole, none of its files
+        is read."""
         order = {symbol: position for position, symbol in enumerate(symbols)}
-        files, _ = landed_files(self.landing_dir, self.landed_since_ns)
-        return sorted((f for f in files if f.symbol in order), key=lambda f: order[f.symbol])
+        files, refused = landed_files(self.landing_dir, self.landed_since_ns)
+        errors: dict[str, str] = {}
+        for refusal in refused:
+            if refusal.symbol in order:
+                errors.setdefault(refusal.symbol, refusal.message)
+        return sorted((f for f in files if f.symbol in order and f.symbol not in errors),
+                      key=lambda f: order[f.symbol]), errors
 
     @staticmethod
     def _read(files: list[LandedFile], errors: dict[str, str]) -> pd.DataFrame:
