@@ -17,6 +17,11 @@ $(BIN)/candleflow: pyproject.toml
 
 setup: $(BIN)/candleflow
 
+# The test extra (pytest, hypothesis, playwright) on top of the package.
+$(BIN)/pytest: $(BIN)/candleflow
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
 $(DAGSTER_HOME)/dagster.yaml: deploy/dagster-sqlite.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp $< $@
@@ -29,8 +34,9 @@ demo: setup $(DAGSTER_HOME)/dagster.yaml
 		--tags "$$($(BIN)/candleflow universe range-tags)"
 	$(BIN)/candleflow signals
 
-## The test suite (needs the Postgres server at 127.0.0.1:5432).
-test: setup
+## The test suite; starts or installs the servers and the browser it needs first.
+test: $(BIN)/pytest
+	bash scripts/test-services.sh
 	$(BIN)/python -m pytest -q
 
 ## The Dagster UI on http://127.0.0.1:3000 with the same instance as `make demo`.

@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 BROKER = "amqp://guest:guest@127.0.0.1:5672//"
 SYMBOLS = [f"D{i:03d}" for i in range(40)]
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]
 DOMAINS = ("candle_ingest", "derived_bars", "indicators", "scans")
 DAGSTER_YAML_VARIABLES = ("DAGSTER_PG_HOST", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB",
                           "DAGSTER_SHARED_DIR")

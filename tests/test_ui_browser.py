@@ -27,6 +27,7 @@ from candleflow.store import CandleStore
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.chromium
 ARTIFACTS = Path(os.environ.get("CANDLEFLOW_TEST_ARTIFACTS", REPO / "tests" / "artifacts"))
 SYMBOLS = ["AAPL", "KO", "MSFT"]
 ASSETS = ["raw_candles", "derived_bars", "indicators", "scan_signals"]
