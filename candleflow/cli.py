@@ -110,8 +110,7 @@ def cmd_retry_failed(args) -> int:
 
     import yaml
 
-    from candleflow.assets.partitions import ROOT_RUN_TAG
-    from candleflow.jobs.sharded import market_data_retry_config
+    from candleflow.sensors.tracking import continuation_request
     from candleflow.store import CandleStore
     from candleflow.tracking.queries import failed_partitions, parse_run_id
 
@@ -121,22 +120,20 @@ def cmd_retry_failed(args) -> int:
     if not chains:
         print(f"run {run_id}: no failed symbols")
         return 0
-    run = _instance().get_run_by_id(run_id)
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
-        yaml.safe_dump(market_data_retry_config(run) if run else {}, handle)  # the run's window
-    config = Path(handle.name)
+    instance = _instance()
     dagster = console_script("dagster")
     failures = 0
-    try:
+    with tempfile.TemporaryDirectory() as folder:
+        config = Path(folder) / "run.yaml"
         for root, symbols in chains.items():
             for symbol in symbols:
-                tags = json.dumps({"dagster/partition": symbol, ROOT_RUN_TAG: root})
+                request = continuation_request(instance, root, symbol)
+                config.write_text(yaml.safe_dump(request.run_config))  # the root run's window
+                tags = json.dumps({"dagster/partition": request.partition_key, **request.tags})
                 print(f"retrying {symbol} (run chain {root})", flush=True)
                 command = [dagster, "job", "execute", "-m", "candleflow.definitions", "-j", "market_data",
                            "-c", str(config), "--tags", tags]
                 failures += subprocess.run(command, capture_output=True).returncode != 0
-    finally:
-        config.unlink()
     print(f"retried {sum(len(s) for s in chains.values())} symbol(s); {failures} run(s) failed")
     return 1 if failures else 0
 
@@ -147,6 +144,31 @@ def cmd_prune_runs(args) -> int:
     run_ids = prune_runs(_instance(), args.older_than_days, dry_run=args.dry_run)
     verb = "would delete" if args.dry_run else "deleted"
     print(f"{verb} {len(run_ids)} finished run(s) older than {args.older_than_days:g} days, with their events")
+    return 0
+
+
+def cmd_bars_delete(args) -> int:
+    """Delete a symbol's stored bars of an interval over whole exchange days, and every row built
+    from them (coarser bars, indicator values, signals), so that a later run derives them again."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from candleflow.market.affected import built_on
+    from candleflow.market.calendar import ExchangeSessions
+    from candleflow.store import CandleStore
+
+    (symbol,) = validate_symbols([args.symbol])
+    if args.start > args.end:
+        raise ValueError(f"--from {args.start} is after --to {args.end}")
+    timezone = ZoneInfo(ExchangeSessions().timezone)
+    start, end = (int(datetime.combine(day, time(), timezone).timestamp())
+                  for day in (args.start, args.end + timedelta(days=1)))
+    intervals = [args.interval, *built_on(args.interval)]
+    store = CandleStore(store_url())
+    store.create_schema()
+    deleted = store.delete_bars(symbol, intervals, start, end)
+    counts = ", ".join(f"{table} {rows}" for table, rows in deleted.items())
+    print(f"deleted {symbol} {args.start}..{args.end} at {', '.join(intervals)}: {counts} rows")
     return 0
 
 
@@ -261,6 +283,20 @@ def parser() -> argparse.ArgumentParser:
     prune.add_argument("--older-than-days", type=_positive_days, required=True)
     prune.add_argument("--dry-run", action="store_true", help="only count them")
     prune.set_defaults(func=cmd_prune_runs)
+
+    bars = sub.add_parser("bars", help="stored bars")
+    bar_actions = bars.add_subparsers(dest="action", required=True)
+    delete = bar_actions.add_parser("delete", help="delete a symbol's bars of whole exchange days and "
+                                    "what was built from them (coarser bars, indicator values, "
+                                    "signals); a later run derives them again")
+    delete.add_argument("symbol", metavar="SYMBOL")
+    delete.add_argument("--from", dest="start", type=date.fromisoformat, required=True,
+                        metavar="YYYY-MM-DD", help="first exchange day")
+    delete.add_argument("--to", dest="end", type=date.fromisoformat, required=True,
+                        metavar="YYYY-MM-DD", help="last exchange day, included")
+    delete.add_argument("--interval", choices=("1m", "1d"), default="1m",
+                        help="the base interval the bars were stored at (default 1m)")
+    delete.set_defaults(func=cmd_bars_delete)
 
     replay = sub.add_parser("replay", help="land a session minute by minute as files "
                             "(SYMBOL_YYYYMMDDTHHMM.csv) for the landing sensor, or run each minute")

@@ -5,9 +5,10 @@
     status tasks DOMAIN [--status FAILED] [--limit N] [--offset N]
     status stats DOMAIN
 
-``--store-url`` (default: CANDLEFLOW_STORE_URL, else the embedded SQLite store). Prints the same
-payloads as the HTTP API. Exit codes: 0 ok; 2 unknown or malformed run id / task id / domain /
-status (one line on stderr); 1 the database could not be read.
+The store URL comes from CANDLEFLOW_STORE_URL (else the embedded SQLite store) or from the file
+given with ``--store-url-file PATH``, never from the command line, where every local user can read
+it. Prints the same payloads as the HTTP API. Exit codes: 0 ok; 2 unknown or malformed run id /
+task id / domain / status (one line on stderr); 1 the store URL or the database could not be read.
 """
 
 from __future__ import annotations
@@ -18,11 +19,29 @@ import sys
 from collections.abc import Sequence
 
 
+class _RemovedStoreUrl(argparse.Action):
+    """``--store-url URL`` is refused without printing the URL, which argparse would do for an
+    unknown option."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error("--store-url was removed (a URL in the process arguments is visible to every local "
+                     "user): use CANDLEFLOW_STORE_URL or --store-url-file PATH")
+
+
+def add_store_url_options(parser: argparse.ArgumentParser, default: object = None) -> None:
+    """``--store-url-file PATH`` and the refusal of the removed ``--store-url``."""
+    parser.add_argument("--store-url-file", metavar="PATH", default=default,
+                        help="file holding the domain store URL (default: CANDLEFLOW_STORE_URL, "
+                             "else the embedded SQLite store)")
+    parser.add_argument("--store-url", action=_RemovedStoreUrl, default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="candleflow status", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--store-url", default=None, help="domain store URL")
-    common = argparse.ArgumentParser(add_help=False)  # --store-url also after the subcommand
-    common.add_argument("--store-url", default=argparse.SUPPRESS, help="domain store URL")
+    add_store_url_options(parser)
+    common = argparse.ArgumentParser(add_help=False)  # --store-url-file also after the subcommand
+    add_store_url_options(common, default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="what", required=True)
     job = sub.add_parser("job", help="status of a run (and its retries)", parents=[common])
     job.add_argument("run_id")
@@ -48,8 +67,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse already printed its one-line usage error
         return 0 if exc.code == 0 else 2
 
-    from candleflow.environment import store_url
-    from candleflow.store.store import make_engine
     from candleflow.tracking import queries
     from candleflow.tracking.models import UnknownDomain
 
@@ -72,12 +89,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"candleflow status: {exc}", file=sys.stderr)
         return 2
 
-    url = args.store_url or store_url()
-    missing = queries.missing_sqlite_store(url)
-    if missing:
-        print(f"candleflow status: store database not found: {missing}", file=sys.stderr)
+    try:
+        engine = _store_engine(args.store_url_file)
+    except ValueError as exc:  # the URL file, the URL, or a SQLite file that does not exist
+        print(f"candleflow status: {exc}", file=sys.stderr)
         return 1
-    engine = make_engine(url)
     try:
         payload = query(engine)
     except (queries.TaskNotFound, queries.RunNotFound) as exc:
@@ -91,6 +107,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine.dispose()
     print(json.dumps(payload, indent=2, sort_keys=True))
     return 0
+
+
+def _store_engine(url_file: str | None):
+    from candleflow.environment import store_url
+    from candleflow.store.store import make_engine
+    from candleflow.tracking import queries
+
+    url = store_url(url_file)
+    missing = queries.missing_sqlite_store(url)
+    if missing:
+        raise ValueError(f"store database not found: {missing}")
+    return make_engine(url)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from test_bars import SESSIONS, XNYS, minute_frame, ny, session_minutes
 
-from candleflow.market.affected import BUILT_FROM, affected_bars, affected_since
+from candleflow.market.affected import BUILT_FROM, affected_bars, built_on
 from candleflow.market.bars import derive_bars
 from candleflow.market.frames import as_candle_frame
 
@@ -33,10 +33,20 @@ def test_session_edges():
     assert (early_close["1h"], early_close["1d"]) == (ny(HALF_DAY, 12, 30), ny(HALF_DAY, 9, 30))
 
 
-@pytest.mark.parametrize("moment", [(MARCH_8, 9, 29), (MARCH_8, 16, 0), (dt.date(2024, 3, 9), 11, 0)])
-def test_minute_outside_sessions_is_an_error(moment):
-    with pytest.raises(ValueError, match="outside the given sessions"):
-        affected_since(ny(*moment), "5m", SESSIONS)
+@pytest.mark.parametrize("moment", [(MARCH_8, 4, 0), (MARCH_8, 9, 29), (MARCH_8, 16, 0),
+                                    (dt.date(2024, 3, 9), 11, 0), (dt.date(2024, 3, 11), 8, 0)])
+def test_minute_outside_the_regular_hours_affects_the_next_session(moment):
+    """Pre-market, the 16:00 print, after hours, a weekend: nothing before the next open changes."""
+    next_open = SESSIONS["open"][SESSIONS["open"] > ny(*moment)].iloc[0]
+    assert affected_bars(ny(*moment), SESSIONS) == dict.fromkeys(
+        ("1m", "5m", "15m", "30m", "1h", "1d"), next_open)
+
+
+def test_minute_after_the_last_session_affects_nothing():
+    """Only a 16:30 minute arrives: every interval starts at the close, where no bar is."""
+    sessions = XNYS.sessions(MARCH_8, MARCH_8)
+    assert affected_bars(ny(MARCH_8, 16, 30), sessions) == dict.fromkeys(
+        ("1m", "5m", "15m", "30m", "1h", "1d"), ny(MARCH_8, 16, 0))
 
 
 def chained(minutes: pd.DataFrame, sessions: pd.DataFrame, as_of: int | None) -> dict[str, pd.DataFrame]:
@@ -59,6 +69,12 @@ def test_bars_built_from_finer_bars_equal_bars_from_minutes(day, clock):
     for interval, bars in chained(minutes, sessions, as_of).items():
         pd.testing.assert_frame_equal(bars, derive_bars(minutes, interval, sessions, as_of)
                                       if interval != "1m" else minutes, obj=interval)
+
+
+def test_intervals_built_on_an_interval():
+    assert built_on("1m") == ["5m", "15m", "30m", "1h", "1d"]
+    assert built_on("30m") == ["1h", "1d"]
+    assert built_on("1d") == []
 
 
 def test_incompatible_source_intervals_are_refused():

@@ -189,14 +189,18 @@ def test_bar_in_progress_is_incomplete_with_as_of():
     assert all(complete(None, "1h").values())
 
 
-def test_minute_outside_every_session_raises_naming_symbol_and_time(minutes):
-    after_close = int(dt.datetime(2024, 3, 8, 21, 0, tzinfo=dt.timezone.utc).timestamp())
-    extra = minute_frame({"ZZZ": np.array([after_close])})
-    with pytest.raises(ValueError, match=r"'ZZZ'.*2024-03-08 21:00:00 UTC"):
-        derive_bars(as_candle_frame(pd.concat([minutes, extra])), "5m", SESSIONS)
-    saturday = int(dt.datetime(2024, 3, 9, 15, 0, tzinfo=dt.timezone.utc).timestamp())
-    with pytest.raises(ValueError, match=r"'ZZZ'.*2024-03-09 15:00:00 UTC"):
-        derive_bars(minute_frame({"ZZZ": np.array([saturday])}), "1d", SESSIONS)
+@pytest.mark.parametrize("interval", ["5m", "1h", "1d"])
+def test_minutes_outside_the_regular_hours_are_left_out(minutes, interval):
+    """Pre-market, the 16:00 print, after hours and a Saturday (a bar stored before such bars
+    were refused) make no bar and change none."""
+    day = dt.date(2024, 3, 8)
+    outside = [ny(day, 4, 0), ny(day, 9, 29), ny(day, 16, 0), ny(day, 19, 59),
+               ny(dt.date(2024, 3, 9), 10, 0)]
+    extra = minute_frame({"AAA": np.array(outside), "ZZZ": np.array(outside)}, seed=1)
+    with_extra = as_candle_frame(pd.concat([minutes, extra]))
+    assert len(with_extra) == len(minutes) + 2 * len(outside)
+    pd.testing.assert_frame_equal(derive_bars(with_extra, interval, SESSIONS, ny(day, 16, 30)),
+                                  derive_bars(minutes, interval, SESSIONS, ny(day, 16, 30)))
 
 
 def test_unsorted_or_duplicate_minutes_raise(minutes):

@@ -25,8 +25,8 @@ def xnys() -> ExchangeSessions:
 
 def test_frame_shape_and_types(xnys):
     frame = xnys.sessions(dt.date(2024, 11, 25), dt.date(2024, 12, 6))
-    assert list(frame.columns) == ["session", "open", "close"]
-    assert frame["open"].dtype == np.int64 and frame["close"].dtype == np.int64
+    assert list(frame.columns) == ["session", "open", "close", "extended_open", "extended_close"]
+    assert all(frame[column].dtype == np.int64 for column in frame.columns[1:])
     assert all(type(d) is dt.date for d in frame["session"])
     assert frame["open"].is_monotonic_increasing
     # Thanksgiving (28th) is a holiday: 9 sessions in these two weeks
@@ -95,13 +95,43 @@ def test_sessions_ending(xnys):
 
 def test_dates_outside_the_calendar_range_raise(xnys):
     with pytest.raises(ValueError, match="outside the XNYS calendar range"):
-        xnys.sessions(dt.date(1990, 1, 2), dt.date(2024, 1, 5))
+        xnys.sessions(dt.date(1989, 12, 29), dt.date(2024, 1, 5))
     with pytest.raises(ValueError, match="outside the XNYS calendar range"):
         xnys.is_session(dt.date(2090, 1, 2))
-    with pytest.raises(ValueError, match="XNYS"):
+    with pytest.raises(ValueError, match="only 1 XNYS sessions on or before 1990-01-02 .* 5 requested"):
         xnys.sessions_ending(xnys.first_session, 5)
     with pytest.raises(ValueError, match="outside the XNYS calendar range"):
         xnys.last_closed_session(dt.datetime(1990, 1, 2, tzinfo=UTC))
+
+
+def test_the_range_starts_at_a_fixed_date_or_the_given_one(xnys):
+    assert xnys.first_session == dt.date(1990, 1, 2)  # 1990-01-01 was a holiday
+    assert ExchangeSessions("XNYS", start=dt.date(2024, 3, 1)).first_session == dt.date(2024, 3, 1)
+
+
+def test_sessions_ending_clamped_to_the_calendar_start(xnys):
+    frame = xnys.sessions_ending(dt.date(1990, 1, 4), 5, clamp=True)
+    assert list(frame["session"]) == [dt.date(1990, 1, d) for d in (2, 3, 4)]
+    assert len(xnys.sessions_ending(dt.date(2024, 12, 2), 5, clamp=True)) == 5
+
+
+@pytest.mark.parametrize("day", [dt.date(2024, 3, 8), dt.date(2024, 3, 11), dt.date(2024, 11, 29)])
+def test_xnys_extended_hours_are_0400_to_2000_new_york(xnys, day):
+    """Across the DST change (03-10) and on a half day (11-29, regular close 13:00)."""
+    (row,) = xnys.sessions(day, day).itertuples()
+    assert (row.extended_open, row.extended_close) == (new_york(day, 4, 0), new_york(day, 20, 0))
+
+
+def test_calendars_without_known_extended_hours_have_none():
+    day = dt.date(2024, 3, 8)
+    (row,) = ExchangeSessions("XLON", start=dt.date(2024, 1, 1)).sessions(day, day).itertuples()
+    assert (row.extended_open, row.extended_close) == (row.open, row.close)
+
+
+def test_sessions_near_bars_are_clipped_to_the_range(xnys):
+    friday = new_york(dt.date(2024, 3, 8), 9, 30)
+    assert list(xnys.sessions_near(friday, friday)["session"]) == [dt.date(2024, 3, 7), dt.date(2024, 3, 8)]
+    assert list(xnys.sessions_near(0, 0)["session"]) == [xnys.first_session]
 
 
 def test_constructing_again_is_cheap(xnys):

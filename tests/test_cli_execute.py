@@ -49,3 +49,31 @@ def test_job_execute_one_symbol_and_universe(tmp_path):
         "AAPL": 7, "KO": 7, "MSFT": 7}
     signals = run([*cli, "signals"], env).stdout
     assert "top_momentum_20d" in signals
+
+
+
+def test_job_execute_fails_when_every_symbol_failed(tmp_path):
+    """AAA's only file is malformed, BBB's has a bad row: no symbol gets through, so the run
+    fails, without a retry (the same files fail the same way), naming both reasons."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "AAA.csv").write_text("not a candle file\n")
+    (landing / "BBB.csv").write_text("symbol,ts,open,high,low,close,volume\n"
+                                     "BBB,2024-03-08T14:30:00Z,10,8,9,10.5,100\n")
+    home = tmp_path / "dagster"
+    home.mkdir()
+    shutil.copy(REPO / "deploy" / "dagster-sqlite.yaml", home / "dagster.yaml")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "CANDLEFLOW_HOME": str(tmp_path),
+           "CANDLEFLOW_SOURCE": "files", "CANDLEFLOW_LANDING_DIR": str(landing)}
+    run([sys.executable, "-m", "candleflow.cli", "universe", "add", "AAA", "BBB"], env)
+    tags = json.dumps({"dagster/asset_partition_range_start": "AAA", "dagster/asset_partition_range_end": "BBB"})
+    execute = run([str(BIN / "dagster"), "job", "execute", "-m", "candleflow.definitions", "-j", "market_data",
+                   "--tags", tags], env, check=False)
+    output = execute.stderr + execute.stdout
+    assert execute.returncode == 1 and "RUN_FAILURE" in output and "RUN_SUCCESS" not in output
+    assert "dagster._core.definitions.events.Failure: every symbol failed: AAA.csv: missing column(s) symbol, " \
+           "ts, open, high, low, close, volume; BBB at 2024-03-08T14:30:00Z: high below low (high=8.0, low=9.0)" \
+           in output.splitlines()
+    assert "STEP_UP_FOR_RETRY" not in output
+    store = CandleStore(f"sqlite:///{tmp_path / 'candleflow.db'}")
+    assert store.read_candles(["AAA", "BBB"], "1m").empty

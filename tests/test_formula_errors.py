@@ -70,6 +70,11 @@ CORPUS = [
     ("9**9**9", "the exponent of ** must be a number literal between -10 and 10, got an expression", 3),
     ("close ** close > 1", "the exponent of ** must be a number literal between -10 and 10, got an expression", 9),
     ("close ** -11 > 1", "the exponent of ** must be a number literal between -10 and 10, got -11", 9),
+    # found by the fuzz test: a whole number too large for a float (was "invalid formula (OverflowError)")
+    ("bb_upper(close, 3, 1" + "0" * 400 + ") > 0",
+     "bb_upper() argument 'k' must be between 0 and 10, got 1" + "0" * 400, 19),
+    ("bb_upper(close, 3, -1" + "0" * 400 + ") > 0",
+     "bb_upper() argument 'k' must be between 0 and 10, got -1" + "0" * 400, 19),
     # syntax
     ("close >", "invalid syntax: the formula ends too early", 7),
     ("close > 1 +", "invalid syntax: the formula ends too early", 11),

@@ -210,6 +210,59 @@ def test_cross_sections_by_hand():
     np.testing.assert_array_equal(values("rank(change(close))", p)[:, 1], [1, 4, 2, 3, NAN])
 
 
+SIX = {s: [10.0 * (k + 1)] for k, s in enumerate("ABCDEF")}  # closes 10 ... 60: mean 35
+SIX_Z = (np.arange(10.0, 61.0, 10.0) - 35) / np.sqrt(((np.arange(10.0, 61.0, 10.0) - 35) ** 2).mean())
+
+
+@pytest.mark.parametrize("scale", ["", " * 1e200", " * 1e-200", " * 1e300", " * 1e-300", " * 2 ** 10", " * 0.5 ** 10"])
+def test_zscore_does_not_depend_on_the_price_scale(scale):
+    """(x - mean) / std by hand: deviations -25 ... 25, population std sqrt(875 / 3). The squared
+    deviations of close * 1e200 overflow and those of close * 1e-200 underflow, yet the z-scores
+    are the same: three of the six are above 0."""
+    p = closes_panel(SIX)
+    np.testing.assert_allclose(values(f"zscore(close{scale})", p)[:, 0], SIX_Z, rtol=1e-12)
+    np.testing.assert_array_equal(values(f"zscore(close{scale}) > 0", p)[:, 0], [0, 0, 0, 1, 1, 1])
+
+
+def test_zscore_of_values_whose_sum_overflows():
+    p = closes_panel({"A": [1.7e308], "B": [1.7e308], "C": [-1.7e308], "D": [0.0]})
+    # mean 0.425e308, deviations 1.275, 1.275, -2.125, -0.425 (x 1e308)
+    deviations = np.array([1.275, 1.275, -2.125, -0.425])
+    np.testing.assert_allclose(values("zscore(close)", p)[:, 0], deviations / np.sqrt((deviations ** 2).mean()),
+                               rtol=1e-12)
+    assert np.isnan(values("zscore(close * 0)", p)).all()  # std 0
+
+
+# Each operator overflowing on the second bar only (closes 1 and 10): the result is NaN (no value),
+# like a division by zero, never an infinity that would then compare as a number.
+OVERFLOWS = [
+    ("close * 1e307 + 1.6e308", 1.7e308),
+    ("-1.6e308 - close * 1e307", -1.7e308),
+    ("close * 1e308", 1e308),
+    ("close / 1e-308", 1e308),
+    ("(close * 1e77) ** 4", 1e308),
+    ("-(close * 1e308)", -1e308),
+]
+
+
+@pytest.mark.parametrize("expr,first", OVERFLOWS, ids=[e for e, _ in OVERFLOWS])
+def test_arithmetic_overflow_is_nan_for_every_operator(expr, first):
+    p = closes_panel({"X": [1.0, 10.0]})
+    np.testing.assert_allclose(values(expr, p)[0], [first, NAN], rtol=1e-12, equal_nan=True)
+    for cmp in (f"{expr} > 0", f"{expr} < 0", f"not ({expr} == 0)"):
+        np.testing.assert_array_equal(values(cmp, p)[0, 1], NAN)  # unknown
+        res = evaluate_scans([Scan("o", cmp)], {"1d": p})
+        assert T0 + DAY not in [m.bar_start for m in res[0].matches]
+
+
+@pytest.mark.parametrize("expr", ["change((close - 5) * 3e307)", "pct_change((close - 5) * 3e307)"])
+def test_change_overflow_is_nan(expr):
+    # (close - 5) * 3e307 is -1.2e308 then 1.5e308: the change overflows
+    p = closes_panel({"X": [1.0, 10.0]})
+    assert np.isnan(values(expr, p)).all()
+    assert np.isnan(values(f"{expr} > 0", p)).all()
+
+
 def test_rank_top_n_formula():
     p = closes_panel({s: [10.0, 10.0 + k] for k, s in enumerate("ABCDE")})
     got = values("rank(pct_change(close, 1)) <= 2", p)[:, 1]

@@ -147,3 +147,27 @@ def test_hostile_files_leave_the_store_without_their_symbols(tmp_path, store):
     assert result.succeeded == ["GOOD", "PQ"]
     stored = store.read_candles(symbols, "1m")
     assert stored.groupby("symbol").size().to_dict() == {"GOOD": 2, "PQ": 3}
+
+
+def test_a_daily_bar_before_the_calendar_fails_only_its_symbol(tmp_path):
+    """A 1d file reaching before the calendar's first session names the setting; others are read."""
+    write_csv(tmp_path, "OLD.csv", ["OLD,1989-12-29T16:00:00-05:00,10,11,9,10.5,100",
+                                    "OLD,2024-03-08T16:00:00-05:00,10,11,9,10.5,100"])
+    write_csv(tmp_path, "NEW.csv", ["NEW,2024-03-08T16:00:00-05:00,10,11,9,10.5,100"])
+    batch = FileSource(tmp_path, base_interval="1d").fetch(["NEW", "OLD"], None)
+    first, last = ExchangeSessions().first_session, ExchangeSessions().last_session
+    assert batch.errors == {"OLD": f"OLD: 1989-12-29 is outside the XNYS calendar range "
+                                   f"{first}..{last} (setting calendar_start)"}
+    assert batch.candles["symbol"].tolist() == ["NEW"]
+
+
+def test_a_window_keeps_the_extended_hours_minutes_of_its_sessions(tmp_path):
+    """An explicit window hands pre-market and after-hours minutes on (stored, not derived)."""
+    write_csv(tmp_path, "AAA.csv", [minute("AAA", "2024-03-08T09:00:00Z"),  # 04:00 New York
+                                    minute("AAA", "2024-03-08T14:30:00Z"),
+                                    minute("AAA", "2024-03-08T21:00:00Z"),  # 16:00 print
+                                    minute("AAA", "2024-03-09T00:59:00Z")])  # 19:59
+    sessions = ExchangeSessions().sessions(pd.Timestamp("2024-03-08").date(), pd.Timestamp("2024-03-08").date())
+    batch = FileSource(tmp_path).fetch(["AAA"], sessions)
+    assert pd.to_datetime(batch.candles["bar_start"], unit="s").dt.strftime("%H:%M").tolist() == [
+        "09:00", "14:30", "21:00", "00:59"]

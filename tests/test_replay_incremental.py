@@ -29,10 +29,11 @@ def at(hour: int, minute: int) -> int:
     return OPEN + ((hour - 9) * 60 + minute - 30) * 60
 
 
-def run_landed(instance, store_url: str, landing, landed_since_ns: int = 0, symbols=SYMBOLS):
+def run_landed(instance, store_url: str, landing, landed_since_ns: int = 0, symbols=SYMBOLS,
+               settings: PipelineSettings | None = None):
     return defs.resolve_job_def("market_data").execute_in_process(
         instance=instance, tags=partition_range_tags(symbols),
-        resources={"store": StoreResource(url=store_url), "settings": PipelineSettings(),
+        resources={"store": StoreResource(url=store_url), "settings": settings or PipelineSettings(),
                    "candle_source": LandingFolderCandles(landing_dir=str(landing),
                                                          landed_since_ns=landed_since_ns)})
 

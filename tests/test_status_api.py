@@ -20,7 +20,7 @@ from candleflow import status_cli
 from candleflow.store.migrate import upgrade_schema
 from candleflow.store.store import make_engine
 from candleflow.tracking import TrackingService
-from tests.tracking_fixtures import Clock, tracking_engine, tracking_url  # noqa: F401
+from tests.tracking_fixtures import Clock
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_A = "aaaaaaaa-0000-4000-8000-00000000000a"
@@ -81,10 +81,12 @@ def server(tracking_engine, tracking_url, tmp_path_factory):  # noqa: F811
     _seed(tracking_engine)
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    log_path = tmp_path_factory.mktemp("status_api") / "server.log"
+    folder = tmp_path_factory.mktemp("status_api")
+    log_path, url_file = folder / "server.log", folder / "store-url"
+    url_file.write_text(f"{tracking_url}\n")
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "candleflow.status_api", "--port", str(port),
-                                 "--store-url", tracking_url], cwd=REPO, env=env, stdout=log,
+                                 "--store-url-file", str(url_file)], cwd=REPO, env=env, stdout=log,
                                 stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -101,7 +103,7 @@ def server(tracking_engine, tracking_url, tmp_path_factory):  # noqa: F811
         time.sleep(0.1)
     try:
         with httpx.Client(base_url=base, timeout=10) as client:
-            yield client, tracking_url
+            yield client, str(url_file)
     finally:
         proc.terminate()
         proc.wait(10)
@@ -180,35 +182,35 @@ STATS_SCANS = {
 }
 
 
-def test_health(server):
-    client, url = server
+def test_health(server, tracking_url):  # noqa: F811
+    client, _ = server
     body = get(client, "/health", 200)
-    assert body == {"status": "ok", "database": "postgresql" if url.startswith("postgresql") else "sqlite",
-                    "schema_revision": "0002"}
+    assert body == {"status": "ok", "database": "postgresql" if tracking_url.startswith("postgresql") else "sqlite",
+                    "schema_revision": "0003"}
 
 
 def test_job_in_progress(server, capsys):
-    client, url = server
+    client, url_file = server
     assert get(client, f"/jobs/{RUN_A}", 200) == JOB_A
-    assert cli(capsys, "job", RUN_A, "--store-url", url) == (0, JOB_A, "")
+    assert cli(capsys, "job", RUN_A, "--store-url-file", url_file) == (0, JOB_A, "")
 
 
 def test_failed_then_retried_job_is_one_chain(server, capsys):
-    client, url = server
+    client, url_file = server
     assert get(client, f"/jobs/{RUN_B1}", 200) == _job_b(RUN_B1)
     assert get(client, f"/jobs/{RUN_B2}", 200) == _job_b(RUN_B2)
-    assert cli(capsys, "status", "--store-url", url, "job", RUN_B2) == (0, _job_b(RUN_B2), "")
+    assert cli(capsys, "status", "--store-url-file", url_file, "job", RUN_B2) == (0, _job_b(RUN_B2), "")
 
 
 def test_tasks(server, capsys):
-    client, url = server
+    client, url_file = server
     assert get(client, "/tasks/scans/3", 200) == TASK_SCANS_3
-    assert cli(capsys, "task", "scans", "3", "--store-url", url) == (0, TASK_SCANS_3, "")
+    assert cli(capsys, "task", "scans", "3", "--store-url-file", url_file) == (0, TASK_SCANS_3, "")
 
     failed = get(client, "/tasks/scans?status=FAILED", 200)
     assert (failed["total"], failed["limit"], failed["offset"], failed["status"]) == (1, 100, 0, "FAILED")
     assert failed["tasks"] == [TASK_SCANS_3]
-    assert cli(capsys, "tasks", "scans", "--status", "FAILED", "--store-url", url) == (0, failed, "")
+    assert cli(capsys, "tasks", "scans", "--status", "FAILED", "--store-url-file", url_file) == (0, failed, "")
 
     page = get(client, "/tasks/indicators?status=PROCESSING&limit=1", 200)
     assert (page["total"], len(page["tasks"])) == (2, 1)
@@ -221,9 +223,9 @@ def test_tasks(server, capsys):
 
 
 def test_stats(server, capsys):
-    client, url = server
+    client, url_file = server
     assert get(client, "/stats/scans", 200) == STATS_SCANS
-    assert cli(capsys, "stats", "scans", "--store-url", url) == (0, STATS_SCANS, "")
+    assert cli(capsys, "stats", "scans", "--store-url-file", url_file) == (0, STATS_SCANS, "")
 
 
 @pytest.mark.parametrize("path,status,detail", [
@@ -263,16 +265,17 @@ def test_errors_are_json_without_tracebacks(server, path, status, detail):
     (["stats", "nope"], "unknown domain 'nope'"),
 ])
 def test_cli_unknown_or_malformed_exits_2(server, capsys, argv, message):
-    _, url = server
-    code, payload, err = cli(capsys, *argv, "--store-url", url)
+    _, url_file = server
+    code, payload, err = cli(capsys, *argv, "--store-url-file", url_file)
     assert code == 2 and payload is None
     assert err.startswith("candleflow status: ") and message in err and err.count("\n") == 1
 
 
 def test_cli_as_a_process(server):
-    _, url = server
+    _, url_file = server
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "candleflow.status_cli", "job", RUN_B1, "--store-url", url],
+    done = subprocess.run([sys.executable, "-m", "candleflow.status_cli", "job", RUN_B1,
+                           "--store-url-file", url_file],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == _job_b(RUN_B1)

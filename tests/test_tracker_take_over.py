@@ -4,7 +4,7 @@ failed with the reason and restarted (attempts 2); rows it closed stay as they a
 from candleflow.pipeline.result import StageResult
 from candleflow.pipeline.tracked import RunTracker
 from candleflow.tracking.service import TrackingService
-from tests.tracking_fixtures import fetch, new_run_id, tracking_engine, tracking_url  # noqa: F401
+from tests.tracking_fixtures import fetch, new_run_id
 
 STAGES = ["raw_candles", "derived_bars", "indicators"]
 SYMBOLS = ["AAA", "BBB"]

@@ -151,8 +151,9 @@ def test_reconciler_requeues_stale_rows_and_reruns_them(tmp_path):
     with dg.instance_for_test() as instance:
         context = dg.build_schedule_context(instance=instance, resources={"store": StoreResource(url=store_url)})
         requests = tracking_reconciler(context)
-    assert sorted((r.partition_key, r.tags[ROOT_RUN_TAG]) for r in requests) == [
-        ("AAPL", gone_run), ("MSFT", gone_run)]
+    # the run is gone from the instance, and its window with it: the default window
+    assert sorted((r.partition_key, r.tags[ROOT_RUN_TAG], r.run_config) for r in requests) == [
+        ("AAPL", gone_run, {}), ("MSFT", gone_run, {})]
     rows = rows_by_symbol(CandleStore(store_url), "candle_ingest")
     assert {s: r["status"] for s, r in rows.items()} == {"AAPL": "PENDING", "MSFT": "PENDING"}
 

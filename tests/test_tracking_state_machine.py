@@ -12,7 +12,7 @@ import pytest
 
 from candleflow.tracking import TaskKey, TrackingService
 from candleflow.tracking.models import UnknownDomain
-from tests.tracking_fixtures import T0, Clock, count_rows, fetch, new_run_id, tracking_engine, tracking_url  # noqa: F401
+from tests.tracking_fixtures import T0, Clock, count_rows, fetch, new_run_id
 
 DOMAIN = "indicators"
 OPERATIONS = ("start", "progress", "complete", "fail", "cancel", "retry")

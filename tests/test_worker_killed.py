@@ -15,7 +15,7 @@ import dagster as dg
 import pandas as pd
 
 from candleflow.assets.partitions import ROOT_RUN_TAG
-from candleflow.sensors.tracking import HEARTBEAT_TIMEOUT_S
+from candleflow.sensors.tracking import HEARTBEAT_TIMEOUT_S, requeue_requests
 from candleflow.store import CandleStore
 from candleflow.tracking.reconcile import reconcile
 from tests.pipeline_fixtures import TABLES, statuses, table
@@ -78,6 +78,10 @@ def test_killed_worker_is_reconciled_and_retried(tmp_path):
         later = datetime.now(UTC) + timedelta(seconds=HEARTBEAT_TIMEOUT_S + 60)
         report = reconcile(store.engine, later, HEARTBEAT_TIMEOUT_S,
                            lambda run_id: instance.get_run_by_id(run_id).is_finished)
+        requests = requeue_requests(instance, store.engine, report)
+    # one run per symbol, each over the killed run's window
+    assert sorted(r.partition_key for r in requests) == SYMBOLS
+    assert all(r.run_config == RUN_CONFIG and r.tags == {ROOT_RUN_TAG: killed_run.run_id} for r in requests)
     assert len(report.failed) == len(report.requeued) == len(interrupted) * len(SYMBOLS)
     for domain in interrupted:
         assert set(statuses(store, domain).values()) == {("PENDING", 1)}, domain

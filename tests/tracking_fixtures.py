@@ -1,14 +1,9 @@
-"""Helpers and fixtures for the task tracking tests (import the fixtures you use by name).
-
-Module-scoped databases keep the state machine tests fast: every test works on its own run ids, so
-tests sharing a database do not see each other's rows.
-"""
+"""Helpers for the task tracking tests (their fixtures are in conftest.py)."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import psycopg2
-import pytest
 from sqlalchemy import select
 
 from candleflow.store.migrate import upgrade_schema
@@ -17,6 +12,17 @@ from candleflow.tracking.models import DOMAINS
 
 PG_ADMIN = "dbname=postgres user=postgres host=127.0.0.1 port=5432"
 T0 = datetime(2024, 3, 8, 14, 0, tzinfo=UTC)
+
+
+def new_postgres_database() -> str:
+    """A fresh, empty Postgres database on the local server; returns its name."""
+    name = f"candleflow_test_{uuid.uuid4().hex[:10]}"
+    pg_admin(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def drop_postgres_database(name: str) -> None:
+    pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def pg_admin(sql: str, dbname: str = "postgres"):
@@ -61,28 +67,9 @@ def new_run_id() -> str:
     return str(uuid.uuid4())
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def tracking_url(request, tmp_path_factory):
-    """A migrated store database per backend, shared by the tests of one module."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('tracking') / 'store.db'}"
-        return
-    name = f"candleflow_test_{uuid.uuid4().hex[:10]}"
-    pg_admin(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def migrated_engine(url: str):
     """An engine on ``url`` with the store schema migrated to head; disposed when the test is done."""
     engine = make_engine(url)
     upgrade_schema(engine)
     yield engine
     engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def tracking_engine(tracking_url):
-    yield from migrated_engine(tracking_url)

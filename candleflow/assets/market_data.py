@@ -5,7 +5,8 @@ multiprocess executor starts a fresh Python process per step (see README, "Desig
 per run covers every selected asset and every symbol in the run's partition range, runs the stages
 in order on the whole batch, and then reports one materialization per asset for each symbol that
 succeeded. A symbol that failed gets none, so the UI's partition status stays true, and the step
-still succeeds for the others. ``can_subset`` keeps each asset materializable on its own.
+still succeeds for the others; it fails when no symbol got through every selected stage.
+``can_subset`` keeps each asset materializable on its own.
 """
 
 from collections.abc import Iterator
@@ -16,7 +17,13 @@ from pydantic import Field
 from candleflow.assets.charts import chart_metadata
 from candleflow.assets.partitions import symbols_partitions
 from candleflow.assets.reporting import report_stage
-from candleflow.assets.step import STEP_RETRY_POLICY, pipeline_step
+from candleflow.assets.step import (
+    STEP_RETRY_POLICY,
+    fail_if_every_symbol_failed,
+    pipeline_step,
+    stage_failures,
+    take_over_lost_attempt,
+)
 from candleflow.pipeline.result import StageResult
 from candleflow.pipeline.stages import STAGES, resolve_window
 from candleflow.pipeline.tracked import run_tracked
@@ -40,8 +47,9 @@ ASSET_SPECS = [
                  "every symbol of a run of up to 5 symbols, else for up to 5 symbols with a signal."),
     dg.AssetSpec("scan_signals", deps=["derived_bars", "indicators"], group_name="analytics",
                  kinds={"numpy", "sql"},
-                 description="Matches of the configured scan formulas, evaluated across the run's "
-                 "symbols, in the `signals` table with the values of each formula's terms."),
+                 description="Matches of the configured scan formulas for the run's symbols, in the "
+                 "`signals` table with the values of each formula's terms; rank, percentile and "
+                 "zscore are taken over the scan's whole universe."),
 ]
 SPECS = [
     spec.replace_attributes(owners=OWNERS, skippable=True, partitions_def=symbols_partitions)
@@ -85,15 +93,15 @@ def market_data_pipeline(context: dg.AssetExecutionContext, config: RunWindow, s
     symbols = list(context.partition_keys)
     with pipeline_step(context, store, candle_source, settings,
                        context.op_execution_context.op.name) as (pipeline, tracker):
+        take_over_lost_attempt(context, tracker, stages, symbols)
         results = run_tracked(pipeline, tracker, stages, symbols,
                               resolve_window(pipeline, config.start, config.end))
         charts = chart_metadata(context, pipeline.store, pipeline.indicators, results)
     for result in results:
         report_stage(context, result, tracker.seconds, charts.get(result.stage, {}))
         yield from _check_results(context, result)
-    if results and not any(result.succeeded for result in results):
-        failures = "; ".join(results[0].failed.values())
-        raise dg.Failure(description=f"every symbol failed: {failures}"[:2000])
+    if results:  # each stage ran on the survivors of the one before: the last one's got through
+        fail_if_every_symbol_failed(results[-1].succeeded, stage_failures(results))
 
 
 def _check_results(context: dg.AssetExecutionContext,

@@ -19,18 +19,21 @@ Public API
 ``Scan(name, formula, interval="1d")``, ``Match(scan, symbol, interval, bar_start, values)``,
 ``SymbolResult(symbol, matches, error, seconds, notes)``  (``error``: real failures only, or None;
     ``notes``: list of remarks such as too little history)
-``evaluate_scans(scans, panels, *, since=None, progress=None, cancel=None, symbol_timeout_s=60.0,
-    logger=None) -> list[SymbolResult]``
+``evaluate_scans(scans, panels, *, since=None, progress=None, cancel=None, time_limit_s=60.0,
+    logger=None) -> list[SymbolResult]``  (``time_limit_s``: ``limits.SCAN_TIME_LIMIT_S``)
 ``required_history(scans) -> dict[str, int]``   (bars to load per interval: max of history_bars)
 ``evaluate_expression(formula, panels, interval=None) -> ndarray``  (values for inspection)
 ``FormulaError(ValueError)`` with ``.message`` and ``.position`` (0-based character offset; the
     text ends with "at column N")
+``ScanTimeout(FormulaError)`` with ``.scan`` and ``.limit_s``: a scan ran past its time limit
+    (the text is the message alone: "scan 'slow' exceeded its time limit of 2 s")
 
 Syntax
 ======
 
-* Numbers: ``30``, ``1.5``, ``1e6``. Arithmetic ``+ - * /``, unary ``-``, parentheses. Division by
-  zero gives NaN. ``x ** e`` only with a number literal ``e`` between -10 and 10.
+* Numbers: ``30``, ``1.5``, ``1e6``. Arithmetic ``+ - * /``, unary ``-``, parentheses.
+  ``x ** e`` only with a number literal ``e`` between -10 and 10. There are no infinities: every
+  arithmetic result that is not a finite number is NaN (see "Missing values").
 * Comparisons ``< <= > >= == !=``. Chains are allowed and mean what they mean in Python:
   ``20 < rsi(14) < 30`` is ``20 < rsi(14) and rsi(14) < 30``.
 * ``and``, ``or``, ``not`` on conditions. Arithmetic on conditions and ``and``/``or`` on numbers
@@ -76,7 +79,9 @@ Functions (indicators equal TA-Lib's; windows and periods are whole-number liter
 ``percentile(x)``                            100 * (r - 1) / (N - 1), r = ascending rank with ties
                                              averaged, N = number of values; NaN if N < 2
 ``zscore(x)``                                (x - mean) / std across symbols, population std;
-                                             NaN if the std is 0
+                                             NaN if the std is 0; computed on scaled values, so
+                                             zscore(k * x) = zscore(x) for any k > 0 (no
+                                             overflow or underflow of the squares)
 ``tf(interval, x)``                          see above
 ===========================================  =====================================================
 
@@ -89,13 +94,18 @@ not only the ones in one block.
 Missing values (NaN) and three-valued logic
 ============================================
 
-Arithmetic with a NaN operand gives NaN. A comparison with a NaN operand is *unknown* (not false),
-and conditions use Kleene logic: ``not unknown`` is unknown; ``a and b`` is false if either is
-false, else unknown if either is unknown; ``a or b`` is true if either is true, else unknown if
-either is unknown. A scan matches only where the formula is *true*: a NaN operand therefore never
-produces a match, even under ``not``. ``crossover``/``crossunder`` follow the same rules;
-``any_of(c, n)`` is true if c was true on any of the last n bars, else unknown if any of them is
-unknown (bars before the symbol's first bar count as unknown); ``all_of`` mirrors it.
+Arithmetic with a NaN operand gives NaN, and so does arithmetic whose result is not finite, for
+every operator alike (``+ - * / **``, and ``change``/``pct_change``, which are defined by them): an
+overflow (``close * 1e308``), a division by zero, ``0 ** -1``, a negative number to a fractional
+power. Such a value is missing, never an infinity that would compare as a number: ``close * 1e308
+> 0`` is unknown. (Underflow rounds towards 0 as floating point does.) A comparison with a NaN
+operand is *unknown* (not false), and conditions use Kleene logic: ``not unknown`` is unknown;
+``a and b`` is false if either is false, else unknown if either is unknown; ``a or b`` is true if
+either is true, else unknown if either is unknown. A scan matches only where the formula is
+*true*: a NaN operand therefore never produces a match, even under ``not``.
+``crossover``/``crossunder`` follow the same rules; ``any_of(c, n)`` is true if c was true on any
+of the last n bars, else unknown if any of them is unknown (bars before the symbol's first bar
+count as unknown); ``all_of`` mirrors it.
 ``evaluate_expression`` reports conditions as 1.0 / 0.0 / NaN.
 
 Windows (sma, highest, lowest, any_of, all_of, bb) give NaN while any value in the window is NaN
@@ -157,13 +167,22 @@ value of the bar`` with a partition instead of a full sort, and the rank values 
 matches are counted at the matched cells only.
 
 Everything else is per symbol and returned, never raised: not enough history (a note in
-``SymbolResult.notes``, see History), and in ``SymbolResult.error`` a TA-Lib failure, a timeout
-(a block gets ``symbol_timeout_s`` per symbol, checked between steps; if it runs out, its
-symbols are redone one by one, each with ``symbol_timeout_s``, and a symbol that runs out is
-"timed out after X s"), and "cancelled" for the symbols not evaluated when ``cancel`` was set
-(checked between blocks). ``progress(done, total)`` is called after every block and finally with
-``(total, total)``. A scan matches on incomplete (still open) bars of its own interval too; only
-``tf`` insists on completed bars.
+``SymbolResult.notes``, see History), and in ``SymbolResult.error`` a TA-Lib failure, a timeout,
+and "cancelled" for the symbols not evaluated when ``cancel`` was set (checked between blocks).
+
+Time limit: each scan gets ``time_limit_s`` (default 60 s, ``SCAN_TIME_LIMIT_S``, which the
+pipeline passes) of wall-clock time per block, for all it computes there: its values and the cross
+sections it is the first to need (their argument over the whole panel, and the kernel, which
+checks the deadline between chunks of bars). Checked between steps (nodes, every 32 rows of
+TA-Lib, every chunk of a cross section). Running out raises ``ScanTimeout`` inside the engine,
+which fails that scan for every symbol of the block with its message, "scan 'slow' exceeded its
+time limit of 2 s". A timed-out block is not redone symbol by symbol (that would cost the limit
+once per symbol): its symbols fail, the block's other scans and the other blocks are kept, and a
+cross section that ran out is not computed again (later blocks needing it fail at once).
+
+``progress(done, total)`` is called after every block and finally with ``(total, total)``. A scan
+matches on incomplete (still open) bars of its own interval too; only ``tf`` insists on completed
+bars.
 
 Benchmark: ``candleflow.formula.benchmark.run_scan_workload()`` (2,500 symbols x 1,000 daily bars,
 3 formulas, all bars).
@@ -171,7 +190,7 @@ Benchmark: ``candleflow.formula.benchmark.run_scan_workload()`` (2,500 symbols x
 
 from .compiler import CompiledFormula, compile_expression, compile_formula
 from .engine import Match, Scan, SymbolResult, evaluate_expression, evaluate_scans, required_history
-from .errors import FormulaError
+from .errors import FormulaError, ScanTimeout
 from .panel import BarPanel
 
 __all__ = [
@@ -180,6 +199,7 @@ __all__ = [
     "FormulaError",
     "Match",
     "Scan",
+    "ScanTimeout",
     "SymbolResult",
     "compile_expression",
     "compile_formula",

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from ..market.intervals import INTRADAY_SECONDS, check_interval
 from .errors import FormulaError
-from .functions import FUNCTIONS, TIMEFRAME
+from .functions import CROSS_SECTION, FUNCTIONS, TIMEFRAME
 from .limits import MAX_HISTORY_BARS, SESSION_SECONDS, WARMUP_BARS
 from .nodes import COND, NUMBER, Call, Field, Node, Offset, walk
 from .parser import parse
@@ -154,3 +154,9 @@ def compile_formula(text: str) -> CompiledFormula:
             compiled.root.pos,
         )
     return compiled
+
+
+def uses_cross_section(formula: CompiledFormula) -> bool:
+    """Whether ``formula`` calls rank, percentile or zscore (anywhere, inside tf(...) too): its
+    value for one symbol then depends on every symbol of the panel."""
+    return any(isinstance(node, Call) and node.spec.category == CROSS_SECTION for node in walk(formula.root))

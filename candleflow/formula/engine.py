@@ -12,8 +12,9 @@ import numpy as np
 
 from ..market.intervals import INTERVALS, check_interval
 from .compiler import CompiledFormula, compile_expression, compile_formula, is_timeframe
-from .errors import FormulaError
-from .evaluator import Cancelled, ChunkContext, EvalEnv, TimedOut
+from .errors import FormulaError, ScanTimeout
+from .evaluator import Cancelled, ChunkContext, Clock, EvalEnv
+from .limits import SCAN_TIME_LIMIT_S
 from .nodes import walk
 from .panel import BarPanel
 
@@ -48,9 +49,10 @@ class Match:
 class SymbolResult:
     """All matches of one symbol.
 
-    ``error``: why it could not be (fully) evaluated (a computation error, a timeout,
-    "cancelled"; several: joined by "; "), else None. ``notes``: remarks that are not failures,
-    e.g. "scan 'NAME': not enough 1d history: needs N bars, has M" (that scan gave no matches).
+    ``error``: why it could not be (fully) evaluated (a computation error, a scan that exceeded
+    its time limit, "cancelled"; several: joined by "; "), else None. ``notes``: remarks that are
+    not failures, e.g. "scan 'NAME': not enough 1d history: needs N bars, has M" (that scan gave no
+    matches).
     """
 
     symbol: str
@@ -128,7 +130,7 @@ def evaluate_scans(
     since: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
-    symbol_timeout_s: float = 60.0,
+    time_limit_s: float | None = SCAN_TIME_LIMIT_S,
     logger: logging.Logger | None = None,
 ) -> list[SymbolResult]:
     """Evaluate scans over every symbol of their interval's panel.
@@ -150,11 +152,19 @@ def evaluate_scans(
     Work is done in blocks of symbols (``CHUNK_SYMBOLS``). ``progress(done, total)`` is called after
     each block and finally with ``(total, total)``. ``cancel`` is checked before each block (and
     between blocks of a cross-section computation); symbols not evaluated by then get the error
-    "cancelled" (they count as done for progress). ``symbol_timeout_s``: a block gets
-    ``symbol_timeout_s`` seconds per symbol, checked cooperatively between steps; a block that runs
-    out is evaluated again symbol by symbol, each with ``symbol_timeout_s``, and a symbol that runs
-    out then gets "timed out after X s". ``SymbolResult.seconds`` is the block's time divided by its
-    size (plus an equal share of cross-section work).
+    "cancelled" (they count as done for progress). ``SymbolResult.seconds`` is the block's time
+    divided by its size (plus an equal share of cross-section work).
+
+    Time limit: each scan gets ``time_limit_s`` seconds of wall-clock time (None: no limit) on each
+    block, for everything it computes there, including the cross sections it is the first to need
+    (their argument over the whole panel and their kernels). The deadline is checked between
+    steps: nodes, every 32 rows of a TA-Lib function, every chunk of bars of a cross section. A
+    scan that runs out on a block raises ``ScanTimeout`` there, which fails that scan for every
+    symbol of the block (except those with too little history) with its message, e.g. "scan 'slow'
+    exceeded its time limit of 2 s"; the block is not evaluated again symbol by symbol, so one slow
+    formula costs at most its limit per block, never the limit per symbol. The block's other scans
+    and the other blocks go on; a cross section that ran out is not computed again, so the later
+    blocks that need it fail at once.
     """
     log = logger if logger is not None else _LOG
     prepared = _prepare(list(scans), panels)
@@ -169,7 +179,7 @@ def evaluate_scans(
     total = len(symbols)
     results = {s: SymbolResult(s) for s in symbols}
     errors: dict[str, list[str]] = {}
-    env = EvalEnv(panels, cancel=cancel, symbol_timeout_s=symbol_timeout_s)
+    env = EvalEnv(panels, cancel=cancel, time_limit_s=time_limit_s)
     groups = {iv: [p for p in prepared if p.scan.interval == iv] for iv in intervals}
     step = env.chunk_symbols
     done = 0
@@ -231,8 +241,8 @@ def evaluate_scans(
 
 
 def _run_block(env: EvalEnv, panel: BarPanel, group: list[_Prepared], chunk: list[str], since, found, log) -> None:
-    """Evaluate the scans of one interval for a block of symbols; on a timeout or an unexpected
-    error of the block, evaluate its symbols one by one."""
+    """Evaluate the scans of one interval for a block of symbols; on an unexpected error of the
+    block, evaluate its symbols one by one (against the same deadlines)."""
     rows = panel.rows_of(chunk)
     have = rows >= 0
     for i in np.flatnonzero(~have):
@@ -247,24 +257,22 @@ def _run_block(env: EvalEnv, panel: BarPanel, group: list[_Prepared], chunk: lis
         row_spec = slice(int(r[0]), int(r[-1]) + 1)
     else:
         row_spec = r
+    clock = env.clock()
     try:
-        out = _evaluate_rows(env, panel, row_spec, syms, group, since, env.clock(len(syms)))
+        out = _evaluate_rows(env, panel, row_spec, syms, group, since, clock)
     except Cancelled:
         raise
-    except Exception as exc:
-        if not isinstance(exc, TimedOut):
-            log.exception("block of %d symbols failed; evaluating them one by one", len(syms))
+    except Exception:
+        log.exception("block of %d symbols failed; evaluating them one by one", len(syms))
         out = {}
         for j, s in enumerate(syms):
             env.check_cancel()
             t0 = time.perf_counter()
             row = int(r[j])
             try:
-                one = _evaluate_rows(env, panel, slice(row, row + 1), [s], group, since, env.clock(1))[s]
+                one = _evaluate_rows(env, panel, slice(row, row + 1), [s], group, since, clock)[s]
             except Cancelled:
                 raise
-            except TimedOut:
-                one = _Found(errors=[f"timed out after {env.symbol_timeout_s:g} s"])
             except Exception as exc2:
                 one = _Found(errors=[f"{type(exc2).__name__}: {exc2}"])
             one.seconds = time.perf_counter() - t0
@@ -285,56 +293,72 @@ def _add(found: dict[str, _Found], s: str, f: _Found) -> None:
         got.merge(f)
 
 
-def _evaluate_rows(env, panel, rows, syms, group, since, clock) -> dict[str, _Found]:
+def _evaluate_rows(env, panel, rows, syms, group, since, clock: Clock) -> dict[str, _Found]:
     """Matches, notes (too little history) and errors of the scans of ``group`` for the symbols
-    ``syms`` (panel rows ``rows``)."""
+    ``syms`` (panel rows ``rows``). A scan that runs out of time gives its symbols the timeout's
+    message and no matches; the other scans go on."""
     ctx = ChunkContext(env.store(panel.interval), rows, clock)
     out = {s: _Found() for s in syms}
-    since_ok = None
-    if since is not None:
-        since_ok = panel.bar_start >= since
+    since_ok = None if since is None else panel.bar_start >= since
     for p in group:
-        scan = p.scan
-        name = scan.name
-        blocked = np.zeros(ctx.n_rows, dtype=bool)
-        for iv, need in p.minimum.items():
-            if iv == scan.interval:
-                counts = ctx.counts
-                short = counts < need
-            else:
-                sub, sel = ctx.sub_context(iv)
-                counts = np.zeros(ctx.n_rows, dtype=np.int64)
-                counts[sel] = sub.counts
-                short = counts < need
-            for i in np.flatnonzero(short & ~blocked):
-                out[syms[i]].notes.append(_too_short(name, iv, need, int(counts[i])))
-            blocked |= short
-        root = ctx.as_array(ctx.eval(p.compiled.root))
-        for i, msg in ctx.errors_of(p.keys).items():
-            if not blocked[i]:
-                out[syms[i]].errors.append(f"scan {name!r}: {msg}")
-            blocked[i] = True
-        if blocked.all():
-            continue
-        n_need = p.minimum[scan.interval]
-        mask = root == 1.0
-        mask &= ctx.has_history(n_need)
-        mask[blocked] = False
-        if since_ok is not None:
-            gc = ctx.grid_col
-            mask &= since_ok[np.clip(gc, 0, None)] & (gc >= 0)
-        rr, cc = np.nonzero(mask)
-        if not len(rr):
-            continue
-        starts = panel.bar_start[ctx.grid_col[rr, cc]].tolist()
-        keys = tuple(p.compiled.terms)
-        columns = [ctx.values_at(node, rr, cc).tolist() for node in p.compiled.terms.values()]
-        interval = scan.interval
-        rows_l = rr.tolist()
-        for i, b, vals in zip(rows_l, starts, zip(*columns) if columns else [()] * len(rows_l)):
-            s = syms[i]
-            out[s].matches.append(Match(name, s, interval, b, dict(zip(keys, vals))))
+        short = _too_little_history(ctx, p, syms, out)
+        clock.start(p.scan.name)
+        try:
+            matches, errors = _scan_outcome(ctx, panel, p, syms, short, since_ok)
+        except ScanTimeout as exc:
+            matches, errors = [], {int(i): str(exc) for i in np.flatnonzero(~short)}
+        for i, msg in errors.items():
+            out[syms[i]].errors.append(msg)
+        for m in matches:
+            out[m.symbol].matches.append(m)
     return out
+
+
+def _too_little_history(ctx: ChunkContext, p: _Prepared, syms: list[str], out: dict[str, _Found]) -> np.ndarray:
+    """The rows with fewer bars than the scan's minimum (of any interval it uses); each gets its
+    note, once."""
+    short = np.zeros(ctx.n_rows, dtype=bool)
+    for iv, need in p.minimum.items():
+        if iv == p.scan.interval:
+            counts = ctx.counts
+        else:
+            sub, sel = ctx.sub_context(iv)
+            counts = np.zeros(ctx.n_rows, dtype=np.int64)
+            counts[sel] = sub.counts
+        for i in np.flatnonzero((counts < need) & ~short):
+            out[syms[i]].notes.append(_too_short(p.scan.name, iv, need, int(counts[i])))
+        short |= counts < need
+    return short
+
+
+def _scan_outcome(ctx: ChunkContext, panel: BarPanel, p: _Prepared, syms: list[str], short: np.ndarray,
+                  since_ok) -> tuple[list[Match], dict[int, str]]:
+    """The matches of one scan on the block, and its errors by row (rows with too little history
+    get neither)."""
+    scan = p.scan
+    name = scan.name
+    root = ctx.as_array(ctx.eval(p.compiled.root))
+    errors = {i: f"scan {name!r}: {msg}" for i, msg in ctx.errors_of(p.keys).items() if not short[i]}
+    blocked = short.copy()
+    blocked[list(errors)] = True
+    if blocked.all():
+        return [], errors
+    mask = root == 1.0
+    mask &= ctx.has_history(p.minimum[scan.interval])
+    mask[blocked] = False
+    if since_ok is not None:
+        gc = ctx.grid_col
+        mask &= since_ok[np.clip(gc, 0, None)] & (gc >= 0)
+    rr, cc = np.nonzero(mask)
+    if not len(rr):
+        return [], errors
+    starts = panel.bar_start[ctx.grid_col[rr, cc]].tolist()
+    keys = tuple(p.compiled.terms)
+    columns = [ctx.values_at(node, rr, cc).tolist() for node in p.compiled.terms.values()]
+    rows_l = rr.tolist()
+    matches = [Match(name, syms[i], scan.interval, b, dict(zip(keys, vals)))
+               for i, b, vals in zip(rows_l, starts, zip(*columns) if columns else [()] * len(rows_l))]
+    return matches, errors
 
 
 def evaluate_expression(
@@ -358,5 +382,5 @@ def evaluate_expression(
                 f'tf("{node.args[0]}", ...) cannot be used on {interval} bars: the interval must be at least as long',
                 node.pos,
             )
-    ctx = ChunkContext(store, slice(0, store.panel.n_symbols), env.clock(store.panel.n_symbols))
+    ctx = ChunkContext(store, slice(0, store.panel.n_symbols), env.clock())
     return np.array(ctx.grid_values(compiled.root), dtype=np.float64, copy=True)

@@ -16,6 +16,11 @@ Cross-sectional functions (rank, percentile, zscore) need their argument for eve
 panel: a ``PanelStore`` (one per panel per evaluation) computes the argument over all rows, block by
 block, computes the cross section, and keeps it for every later block.
 
+Time limits: a ``Clock`` holds the deadlines of one block's evaluation, one per scan, checked
+between steps (nodes, every 32 rows of TA-Lib, every chunk of a cross section). A cross section is
+computed within the deadline of the scan and block that first needs it; its argument over the
+whole panel and its kernel count as that block's time.
+
 ``tf(interval, x)`` evaluates x in a context on the other panel for the same symbols and aligns it
 (see ``PanelStore.source_columns``).
 """
@@ -31,6 +36,7 @@ import numpy as np
 
 from ..market.intervals import DAILY, INTRADAY_SECONDS
 from . import kernels as k
+from .errors import ScanTimeout
 from .functions import CROSS_SECTION, ROWWISE, TIMEFRAME
 from .limits import CHUNK_SYMBOLS
 from .nodes import Arith, Call, Compare, Field, Logic, Neg, Node, Not, Num, Offset
@@ -45,42 +51,49 @@ class Cancelled(Exception):
     """Raised between blocks when the cancel event is set."""
 
 
-class TimedOut(Exception):
-    """Raised inside a block when its deadline has passed."""
-
-
 class Clock:
-    """A deadline shared by a block's context and its sub-contexts; None = no limit."""
+    """The deadlines of one block's evaluation, shared by its contexts and sub-contexts: each scan
+    gets ``limit_s`` seconds of wall-clock time on the block from its first ``start`` there, for
+    everything it computes, including a second try of the block's symbols one by one after an
+    unexpected error. ``limit_s`` None: no limit."""
 
-    __slots__ = ("deadline",)
+    __slots__ = ("limit_s", "scan", "deadline", "_deadlines")
 
-    def __init__(self, seconds: float | None) -> None:
-        self.deadline = None if seconds is None else time.perf_counter() + seconds
+    def __init__(self, limit_s: float | None) -> None:
+        self.limit_s = limit_s
+        self.scan = ""
+        self.deadline: float | None = None
+        self._deadlines: dict[str, float] = {}
+
+    def start(self, scan: str) -> None:
+        """Evaluate ``scan`` from now on, against its deadline on this block."""
+        self.scan = scan
+        if self.limit_s is not None:
+            self.deadline = self._deadlines.setdefault(scan, time.perf_counter() + self.limit_s)
 
     def check(self) -> None:
         if self.deadline is not None and time.perf_counter() > self.deadline:
-            raise TimedOut()
+            self.expire()
 
-    def extend(self, seconds: float) -> None:
-        if self.deadline is not None:
-            self.deadline += seconds
+    def expire(self) -> None:
+        raise ScanTimeout(self.scan, self.limit_s)
 
 
 class EvalEnv:
     """What all blocks of one evaluation share: the panels, one PanelStore per panel, the cancel
-    event and the per-symbol time limit."""
+    event and the time limit of a scan on a block."""
 
     def __init__(
         self,
         panels: Mapping[str, BarPanel],
         *,
         cancel=None,
-        symbol_timeout_s: float | None = None,
+        time_limit_s: float | None = None,
         chunk_symbols: int = CHUNK_SYMBOLS,
     ) -> None:
         self.panels = panels
         self.cancel = cancel
-        self.symbol_timeout_s = symbol_timeout_s
+        self.time_limit_s = time_limit_s
         self.chunk_symbols = max(1, int(chunk_symbols))
         self.stores: dict[str, PanelStore] = {}
         self.cross_section_seconds = 0.0
@@ -95,9 +108,8 @@ class EvalEnv:
             st = self.stores[interval] = PanelStore(self, panel)
         return st
 
-    def clock(self, n_symbols: int) -> Clock:
-        t = self.symbol_timeout_s
-        return Clock(None if t is None else t * max(n_symbols, 1))
+    def clock(self) -> Clock:
+        return Clock(self.time_limit_s)
 
     def check_cancel(self) -> None:
         if self.cancel is not None and self.cancel.is_set():
@@ -113,62 +125,66 @@ class PanelStore:
         self.cs: dict[str, np.ndarray] = {}
         self.full: dict[str, np.ndarray] = {}
         self.row_errors: dict[int, str] = {}
+        #: keys of the cross sections that ran out of time (not tried again in this evaluation)
+        self.timed_out: set[str] = set()
         self._source_cols: dict[str, np.ndarray] = {}
         self._rank_neg: dict[str, np.ndarray] = {}
 
-    def cross_section(self, node: Call) -> np.ndarray:
-        got = self.cs.get(node.key)
+    def cross_section(self, node: Call, clock: Clock) -> np.ndarray:
+        return self._once(node.key, clock, lambda: node.spec.impl(self.argument(node, clock), clock.check))
+
+    def rank_top(self, node: Call, top: int, clock: Clock) -> np.ndarray:
+        """rank(x) <= top for every row and bar, by partition instead of a full sort."""
+
+        def compute() -> np.ndarray:
+            res, neg = k.cs_top_k(self.argument(node, clock), top, clock.check)
+            self._rank_neg[node.key] = neg
+            return res
+
+        return self._once(f"{node.key} <= {top}", clock, compute)
+
+    def _once(self, key: str, clock: Clock, compute) -> np.ndarray:
+        """The cross section ``key``, computed once per evaluation (its time is counted in
+        ``cross_section_seconds``). One that ran out of time is not computed again: a later
+        block that needs it runs out at once instead of spending the limit on it once more."""
+        got = self.cs.get(key)
         if got is not None:
             return got
+        if key in self.timed_out:
+            clock.expire()
         env = self.env
         t0 = time.perf_counter()
         env._cs_depth += 1
         try:
-            res = node.spec.impl(self.argument(node))
+            res = self.cs[key] = compute()
+        except ScanTimeout:
+            self.timed_out.add(key)
+            raise
         finally:
             env._cs_depth -= 1
-        if env._cs_depth == 0:
-            env.cross_section_seconds += time.perf_counter() - t0
-        self.cs[node.key] = res
+            if env._cs_depth == 0:
+                env.cross_section_seconds += time.perf_counter() - t0
         return res
 
-    def argument(self, node: Call) -> np.ndarray:
+    def argument(self, node: Call, clock: Clock) -> np.ndarray:
         """The argument of a cross-sectional call for every row (computed once)."""
         arg = node.args[0]
         full = self.full.get(arg.key)
         if full is None:
-            full = self.full[arg.key] = self.evaluate_all(arg)
+            full = self.full[arg.key] = self.evaluate_all(arg, clock)
         return full
 
-    def rank_top(self, node: Call, top: int) -> np.ndarray:
-        """rank(x) <= top for every row and bar, by partition instead of a full sort."""
-        key = f"{node.key} <= {top}"
-        got = self.cs.get(key)
-        if got is not None:
-            return got
-        env = self.env
-        t0 = time.perf_counter()
-        env._cs_depth += 1
-        try:
-            res, neg = k.cs_top_k(self.argument(node), top)
-        finally:
-            env._cs_depth -= 1
-        if env._cs_depth == 0:
-            env.cross_section_seconds += time.perf_counter() - t0
-        self.cs[key] = res
-        self._rank_neg[node.key] = neg
-        return res
-
-    def rank_at(self, node: Call, rows: np.ndarray, cols: np.ndarray) -> np.ndarray | None:
+    def rank_at(self, node: Call, rows: np.ndarray, cols: np.ndarray, clock: Clock) -> np.ndarray | None:
         """rank values at some cells only, if a rank_top of this node has been computed."""
         neg = self._rank_neg.get(node.key)
         if neg is None:
             return None
         full = self.full[node.args[0].key]
-        return k.cs_rank_at(neg, rows, cols, full[rows, cols])
+        return k.cs_rank_at(neg, rows, cols, full[rows, cols], clock.check)
 
-    def evaluate_all(self, node: Node) -> np.ndarray:
-        """node's values for every row of the panel, on the grid (block by block)."""
+    def evaluate_all(self, node: Node, clock: Clock) -> np.ndarray:
+        """node's values for every row of the panel, on the grid (block by block, against the
+        deadline of the block that asked for them)."""
         p = self.panel
         out = np.full((p.n_symbols, p.n_bars), np.nan)
         step = self.env.chunk_symbols
@@ -176,24 +192,22 @@ class PanelStore:
             stop = min(start + step, p.n_symbols)
             self.env.check_cancel()
             try:
-                ctx = ChunkContext(self, slice(start, stop), self.env.clock(stop - start))
+                ctx = ChunkContext(self, slice(start, stop), clock)
                 out[start:stop] = ctx.grid_values(node)
                 for r, msg in ctx.row_errors.items():
                     self.row_errors.setdefault(start + r, msg)
-            except Cancelled:
+            except (Cancelled, ScanTimeout):
                 raise
             except Exception:
                 for r in range(start, stop):
                     self.env.check_cancel()
                     try:
-                        ctx = ChunkContext(self, slice(r, r + 1), self.env.clock(1))
+                        ctx = ChunkContext(self, slice(r, r + 1), clock)
                         out[r] = ctx.grid_values(node)[0]
                         for msg in ctx.row_errors.values():
                             self.row_errors.setdefault(r, msg)
-                    except Cancelled:
+                    except (Cancelled, ScanTimeout):
                         raise
-                    except TimedOut:
-                        self.row_errors.setdefault(r, f"timed out after {self.env.symbol_timeout_s:g} s")
                     except Exception as exc:
                         self.row_errors.setdefault(r, f"{type(exc).__name__}: {exc}")
         return out
@@ -420,9 +434,7 @@ class ChunkContext:
                 args = [self.as_array(self.eval(a)) if isinstance(a, Node) else a for a in node.args]
                 return node.spec.impl(self, *args)
             if cat == CROSS_SECTION:
-                t0 = time.perf_counter()
-                grid = self.store.cross_section(node)
-                self.clock.extend(time.perf_counter() - t0)
+                grid = self.store.cross_section(node, self.clock)
                 for r, msg in self._store_errors():
                     self.record_error(r, msg)
                 return self.from_grid(grid[self.rows])
@@ -450,9 +462,7 @@ class ChunkContext:
         else:
             kk = math.ceil(bound) - 1
         kk = int(min(max(kk, 0), self.panel.n_symbols))
-        t0 = time.perf_counter()
-        grid = self.store.rank_top(rank, kk)
-        self.clock.extend(time.perf_counter() - t0)
+        grid = self.store.rank_top(rank, kk, self.clock)
         for r, msg in self._store_errors():
             self.record_error(r, msg)
         out = self.from_grid(grid[self.rows])
@@ -465,7 +475,7 @@ class ChunkContext:
         top-k test is counted at those cells only instead of ranking everything."""
         if _is_rank(node) and node.key not in self.cache:
             idx = np.arange(self.panel.n_symbols)[self.rows]
-            got = self.store.rank_at(node, idx[rr], self.grid_col[rr, cc])
+            got = self.store.rank_at(node, idx[rr], self.grid_col[rr, cc], self.clock)
             if got is not None:
                 return got
         return self.as_array(self.eval(node))[rr, cc]

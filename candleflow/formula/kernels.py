@@ -25,40 +25,36 @@ NAN = np.nan
 # elementwise arithmetic and comparisons
 
 
-def add(a, b):
-    return a + b
-
-
-def sub(a, b):
-    return a - b
-
-
-def mul(a, b):
-    return a * b
-
-
-def div(a, b):
-    """a / b with division by zero giving NaN (never inf)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.true_divide(a, b)
-    zero = np.equal(b, 0)
-    if np.ndim(out) == 0:
-        return NAN if bool(zero) else float(out)
-    if np.ndim(zero) == 0:
-        if zero:
-            out = np.full_like(out, NAN)
-    elif zero.any():
-        out[np.broadcast_to(zero, out.shape)] = NAN
-    return out
-
-
-def power(a, e: float):
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        out = np.power(a, e)
+def _no_infinities(ufunc: np.ufunc, a, b):
+    """ufunc(a, b) where every result that is not finite is NaN: the language has no infinities,
+    so an overflow (``close * 1e308``), a division by zero or ``0 ** -1`` gives no value, exactly
+    like a missing operand."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        out = ufunc(a, b)
     if np.ndim(out) == 0:
         return float(out) if np.isfinite(out) else NAN
     out[~np.isfinite(out)] = NAN
     return out
+
+
+def add(a, b):
+    return _no_infinities(np.add, a, b)
+
+
+def sub(a, b):
+    return _no_infinities(np.subtract, a, b)
+
+
+def mul(a, b):
+    return _no_infinities(np.multiply, a, b)
+
+
+def div(a, b):
+    return _no_infinities(np.true_divide, a, b)
+
+
+def power(a, e: float):
+    return _no_infinities(np.power, a, e)
 
 
 def neg(a):
@@ -268,13 +264,13 @@ def bars_since(c: np.ndarray) -> np.ndarray:
 
 
 def change(x: np.ndarray, n: int) -> np.ndarray:
-    return x - shift(x, n)
+    return sub(x, shift(x, n))
 
 
 def pct_change(x: np.ndarray, n: int) -> np.ndarray:
     """Percent change over n bars: (x - x[n]) / x[n] * 100, NaN when x[n] is 0."""
     prev = shift(x, n)
-    return div(x - prev, prev) * 100.0
+    return mul(div(sub(x, prev), prev), 100.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -350,7 +346,11 @@ def talib_rows(
 
 
 # --------------------------------------------------------------------------------------------
-# cross-sectional kernels: along axis 0 (across symbols), one bar at a time, NaN excluded
+# cross-sectional kernels: along axis 0 (across symbols), one bar at a time, NaN excluded.
+# Each works through the bars in chunks and calls ``tick`` (the caller's deadline check) before
+# every chunk, so that a cross section that takes too long stops within its time limit.
+
+Tick = Callable[[], None] | None
 
 
 def _sort_rows(v: np.ndarray):
@@ -384,36 +384,49 @@ def _bars_by_symbols(x: np.ndarray, negate: bool = False) -> np.ndarray:
     return v
 
 
-#: Cross sections at least this large (symbols x bars) are split over two threads: numpy's sort
-#: and fancy indexing release the GIL, so the second core does half of the work.
+#: Cross sections are computed in chunks of bars of about this many cells (symbols x bars).
+CHUNK_CELLS = 1 << 16
+#: Cross sections at least this large are split over two threads: numpy's sort and fancy
+#: indexing release the GIL, so the second core does half of the chunks.
 PARALLEL_MIN_CELLS = 1 << 18
 
 
-def _by_column_halves(work: Callable[[int, int], None], n_cols: int, cells: int) -> None:
-    """work(lo, hi) on [0, n_cols), in two threads when there are two cores and enough work."""
-    if cells < PARALLEL_MIN_CELLS or n_cols < 2 or (os.cpu_count() or 1) < 2:
-        work(0, n_cols)
+def _by_column_chunks(work: Callable[[int, int], None], shape: tuple[int, int], tick: Tick) -> None:
+    """work(lo, hi) on chunks of the columns [0, shape[1]), calling tick() before each chunk; in
+    two threads when there are two cores and enough work."""
+    rows, cols = shape
+    step = max(1, CHUNK_CELLS // max(rows, 1))
+    chunks = [(lo, min(lo + step, cols)) for lo in range(0, cols, step)]
+
+    def run(part: list[tuple[int, int]]) -> None:
+        for lo, hi in part:
+            if tick is not None:
+                tick()
+            work(lo, hi)
+
+    if rows * cols < PARALLEL_MIN_CELLS or len(chunks) < 2 or (os.cpu_count() or 1) < 2:
+        run(chunks)
         return
-    mid = n_cols // 2
+    mid = len(chunks) // 2
     failure: list[BaseException] = []
 
     def other() -> None:
         try:
-            work(mid, n_cols)
+            run(chunks[mid:])
         except BaseException as exc:  # re-raised in the calling thread
             failure.append(exc)
 
     t = threading.Thread(target=other, name="formula-cross-section", daemon=True)
     t.start()
     try:
-        work(0, mid)
+        run(chunks[:mid])
     finally:
         t.join()
     if failure:
         raise failure[0]
 
 
-def _cross_rank(x: np.ndarray, descending: bool, average: bool) -> np.ndarray:
+def _cross_rank(x: np.ndarray, descending: bool, average: bool, tick: Tick) -> np.ndarray:
     """Per bar (column), the 0-based sorted position of each symbol's value, ties resolved to the
     first position of their run (or the mean of first and last with ``average``). NaN sorts last."""
     out = np.empty(x.shape)
@@ -424,28 +437,28 @@ def _cross_rank(x: np.ndarray, descending: bool, average: bool) -> np.ndarray:
         dst = out[:, lo:hi]
         dst[order, np.arange(hi - lo)[:, None]] = vals
 
-    _by_column_halves(work, x.shape[1], x.size)
+    _by_column_chunks(work, x.shape, tick)
     return out
 
 
-def cs_rank(x: np.ndarray) -> np.ndarray:
+def cs_rank(x: np.ndarray, tick: Tick = None) -> np.ndarray:
     """Rank across symbols at each bar, 1 = highest; ties share the best rank (1, 2, 2, 4)."""
     if x.size == 0:
         return x.copy()
-    out = _cross_rank(x, descending=True, average=False)
+    out = _cross_rank(x, descending=True, average=False, tick=tick)
     out += 1.0
     out[np.isnan(x)] = NAN
     return out
 
 
-def cs_percentile(x: np.ndarray) -> np.ndarray:
+def cs_percentile(x: np.ndarray, tick: Tick = None) -> np.ndarray:
     """Percentile rank across symbols at each bar: 100 * (r - 1) / (N - 1) with r the ascending
     rank (ties averaged) and N the count of valid values; lowest 0, highest 100; NaN if N < 2."""
     if x.size == 0:
         return x.copy()
     nan = np.isnan(x)
     valid = (~nan).sum(axis=0)
-    out = _cross_rank(x, descending=False, average=True)
+    out = _cross_rank(x, descending=False, average=True, tick=tick)
     with np.errstate(divide="ignore", invalid="ignore"):
         out *= 100.0 / (valid - 1.0)
     out[nan] = NAN
@@ -453,7 +466,7 @@ def cs_percentile(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def cs_top_k(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def cs_top_k(x: np.ndarray, k: int, tick: Tick = None) -> tuple[np.ndarray, np.ndarray]:
     """rank(x) <= k at each bar without ranking everything: rank(x) = 1 + #(values > x), so
     rank(x) <= k exactly when x >= the k-th largest value of the bar (np.partition, O(n) per bar;
     with fewer than k values every value qualifies). Returns the condition (1.0 / 0.0, NaN where
@@ -470,7 +483,7 @@ def cs_top_k(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         if 1 <= k <= s:
             kth[lo:hi] = np.partition(v, k - 1, axis=1)[:, k - 1]
 
-    _by_column_halves(work, g, x.size)
+    _by_column_chunks(work, x.shape, tick)
     if k < 1:
         out = np.zeros(x.shape)
     else:
@@ -480,13 +493,15 @@ def cs_top_k(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return out, neg
 
 
-def cs_rank_at(neg: np.ndarray, rows: np.ndarray, cols: np.ndarray, x: np.ndarray) -> np.ndarray:
+def cs_rank_at(neg: np.ndarray, rows: np.ndarray, cols: np.ndarray, x: np.ndarray, tick: Tick = None) -> np.ndarray:
     """rank values (as ``cs_rank``) only at the cells (rows[i], cols[i]) whose values are x[i],
     from the bars x symbols array of ``cs_top_k``: 1 + the number of values greater than x."""
     m = len(rows)
     out = np.full(m, NAN)
     step = max(1, (1 << 20) // max(neg.shape[1], 1))  # about 1M comparisons per batch
     for lo in range(0, m, step):
+        if tick is not None:
+            tick()
         hi = min(lo + step, m)
         with np.errstate(invalid="ignore"):
             greater = np.count_nonzero(neg[cols[lo:hi]] < -x[lo:hi, None], axis=1)
@@ -495,17 +510,31 @@ def cs_rank_at(neg: np.ndarray, rows: np.ndarray, cols: np.ndarray, x: np.ndarra
     return out
 
 
-def cs_zscore(x: np.ndarray) -> np.ndarray:
-    """(x - mean) / std across symbols at each bar, population std (ddof=0); NaN if std is 0."""
+def _zscores(x: np.ndarray) -> np.ndarray:
+    """zscore of each column. Computed on values brought into [-1, 1] twice (divided by the
+    column's largest magnitude, then the deviations by the largest deviation), so that neither
+    the mean nor the squared deviations can overflow or underflow: zscore(k * x) is zscore(x)
+    within rounding for any k > 0 whose product is finite."""
     finite = np.isfinite(x)
     n = finite.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(finite, x, 0.0).sum(axis=0) / n
-        d = np.where(finite, x - mean, 0.0)
-        std = np.sqrt((d * d).sum(axis=0) / n)
-        out = (x - mean) / std
-    out[:, ~(std > 0)] = NAN
+        u = x / np.abs(np.where(finite, x, 0.0)).max(axis=0)
+        mean = np.where(finite, u, 0.0).sum(axis=0) / n
+        d = np.where(finite, u - mean, 0.0)
+        d /= np.abs(d).max(axis=0)  # all deviations 0 (std 0): 0 / 0, NaN
+        out = d / np.sqrt((d * d).sum(axis=0) / n)
     out[~finite] = NAN
+    return out
+
+
+def cs_zscore(x: np.ndarray, tick: Tick = None) -> np.ndarray:
+    """(x - mean) / std across symbols at each bar, population std (ddof=0); NaN if std is 0."""
+    out = np.empty(x.shape)
+
+    def work(lo: int, hi: int) -> None:
+        out[:, lo:hi] = _zscores(x[:, lo:hi])
+
+    _by_column_chunks(work, x.shape, tick)
     return out
 
 

@@ -22,3 +22,6 @@ MAX_HISTORY_BARS = 20000
 SESSION_SECONDS = 23400
 #: Symbols evaluated together as one 2-D block.
 CHUNK_SYMBOLS = 128
+#: Wall-clock seconds one scan may take on one block of symbols, cross sections included (see
+#: ``evaluate_scans``); the pipeline passes it to the engine.
+SCAN_TIME_LIMIT_S = 60.0

@@ -154,6 +154,14 @@ def _syntax_error(exc: SyntaxError, src: str, lead: int) -> FormulaError:
     return FormulaError(msg, max(pos, 0))
 
 
+def _shown(value: int | float) -> str:
+    """A number literal as an error message shows it: in canonical form, but a whole number too
+    large for that (or for a float at all: 1 followed by 400 zeros) digit for digit."""
+    if isinstance(value, int) and abs(value) >= 1e15:
+        return str(value)
+    return format_number(value)
+
+
 def _number_literal(node: ast.AST):
     """The value of a number literal (optionally signed), else None."""
     sign = 1
@@ -335,7 +343,7 @@ class _Builder:
         if sym == "**":
             e = _number_literal(node.right)
             if e is None or abs(e) > MAX_EXPONENT:
-                got = "an expression" if e is None else format_number(e) if abs(e) < 1e15 else repr(e)
+                got = "an expression" if e is None else _shown(e)
                 raise self.fail(
                     f"the exponent of ** must be a number literal between -{MAX_EXPONENT} and {MAX_EXPONENT}, got {got}",
                     node.right,
@@ -481,7 +489,7 @@ class _Builder:
         if (p.min is not None and v < p.min) or (p.max is not None and v > p.max):
             raise self.fail(
                 f"{name}() argument '{p.name}' must be between {format_number(p.min)} and {format_number(p.max)}, "
-                f"got {format_number(v) if abs(v) < 1e15 else repr(float(v))}",
+                f"got {_shown(v)}",
                 a,
             )
         return v

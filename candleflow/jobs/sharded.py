@@ -13,7 +13,7 @@ Tracking rows are keyed by the ``market_data_pipeline`` step in the run chain, t
 docs/deployment.md, "When a worker dies".
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import dagster as dg
 from pydantic import Field
@@ -21,7 +21,13 @@ from pydantic import Field
 from candleflow.assets.market_data import RunWindow, market_data_pipeline
 from candleflow.assets.partitions import SYMBOLS_PARTITIONS_NAME
 from candleflow.assets.reporting import report_stage
-from candleflow.assets.step import STEP_RETRY_POLICY, pipeline_step
+from candleflow.assets.step import (
+    STEP_RETRY_POLICY,
+    fail_if_every_symbol_failed,
+    pipeline_step,
+    stage_failures,
+    take_over_lost_attempt,
+)
 from candleflow.jobs.celery_settings import candleflow_celery_executor
 from candleflow.market.symbols import require_known
 from candleflow.pipeline.result import StageResult
@@ -56,13 +62,14 @@ def plan_shards(context: dg.OpExecutionContext, config: ShardedRunConfig) -> Ite
 def process_shard(context: dg.OpExecutionContext, shard: Shard, store: StoreResource,
                   candle_source: CandleSourceResource, settings: PipelineSettings) -> ShardOutcome:
     with pipeline_step(context, store, candle_source, settings, TRACKING_STEP) as (pipeline, tracker):
-        _take_over_lost_attempt(context, tracker, PER_SYMBOL_STAGES, shard.symbols)
+        take_over_lost_attempt(context, tracker, PER_SYMBOL_STAGES, shard.symbols)
         results = run_tracked(pipeline, tracker, PER_SYMBOL_STAGES, shard.symbols,
                               resolve_window(pipeline, shard.start, shard.end))
     _report(context, results, tracker)
     ingest = results[0]
     # Each stage saw only the survivors of the one before: the last stage's are the shard's.
-    return ShardOutcome(shard, tuple(results[-1].succeeded), ingest.first_bar, ingest.last_bar)
+    return ShardOutcome(shard, tuple(results[-1].succeeded), ingest.first_bar, ingest.last_bar,
+                        stage_failures(results))
 
 
 @dg.op(retry_policy=STEP_RETRY_POLICY, description="The scans over every symbol the shards left.")
@@ -73,27 +80,14 @@ def scan_universe(context: dg.OpExecutionContext, outcomes: list[ShardOutcome], 
         # A symbol that failed in its shard gets a FAILED scans row, as in a market_data run.
         tracker.begin(["scan_signals"], [s for s in merged.symbols if s not in merged.succeeded])
         tracker.close()
-        if not merged.succeeded:
-            raise dg.Failure(description="every symbol failed before the scans; the shard steps' "
-                             "logs and the tracking rows name the reasons", allow_retries=False)
+        fail_if_every_symbol_failed(merged.succeeded, merged.failed)
         window = resolve_window(pipeline, merged.start, merged.end)
         if window is None and merged.first_bar is not None:
             window = window_of_bars(pipeline.calendar, merged.first_bar, merged.last_bar)
-        _take_over_lost_attempt(context, tracker, ["scan_signals"], merged.succeeded)
+        take_over_lost_attempt(context, tracker, ["scan_signals"], merged.succeeded)
         results = run_tracked(pipeline, tracker, ["scan_signals"], merged.succeeded, window)
     _report(context, results, tracker)
-    if not results[0].succeeded:
-        failures = "; ".join(results[0].failed.values())
-        raise dg.Failure(description=f"every symbol failed: {failures}"[:2000], allow_retries=False)
-
-
-def _take_over_lost_attempt(context: dg.OpExecutionContext, tracker: RunTracker, stages: Sequence[str],
-                            symbols: Sequence[str]) -> None:
-    reason = f"attempt lost with its worker; step re-run in run {context.run_id}"
-    lost = tracker.take_over(stages, symbols, reason)
-    if lost:
-        context.log.warning(f"{lost} tracking rows were left PROCESSING by an attempt whose worker "
-                            "was lost: failed and re-run now")
+    fail_if_every_symbol_failed(results[0].succeeded, {**merged.failed, **stage_failures(results)})
 
 
 def _report(context: dg.OpExecutionContext, results: list[StageResult], tracker: RunTracker) -> None:

@@ -2,10 +2,12 @@
 
 New minutes starting at ``t`` change, per interval, the bar containing ``t`` and every later one:
 so a run that receives them rewrites each interval from ``affected_since(t, interval, sessions)``
-on and leaves the bars before it alone. Bars are aligned to the session open, so every interval
-is a whole number of the finer interval ``BUILT_FROM`` names (15m = 3 x 5m, 1h = 2 x 30m, a daily
-bar = the session's 30m bars): a coarser bar is an aggregate of the stored finer bars, and an
-incremental run never reads more than one session's 30m bars to rebuild the daily bar.
+on and leaves the bars before it alone. A minute outside the regular hours (pre-market, after
+hours) is in no bar: it affects the bars from the next session's open on, or none of ``sessions``.
+Bars are aligned to the session open, so every interval is a whole number of the finer interval
+``BUILT_FROM`` names (15m = 3 x 5m, 1h = 2 x 30m, a daily bar = the session's 30m bars): a coarser
+bar is an aggregate of the stored finer bars, and an incremental run never reads more than one
+session's 30m bars to rebuild the daily bar.
 """
 
 import numpy as np
@@ -18,20 +20,29 @@ BUILT_FROM: dict[str, str] = {"5m": BASE_INTERVAL, "15m": "5m", "30m": "15m", "1
 
 
 def affected_since(t: int, interval: str, sessions: pd.DataFrame) -> int:
-    """Start of the ``interval`` bar containing the 1m bar at ``t`` (epoch s) in ``sessions``.
-
-    ValueError if ``t`` is in no session of ``sessions``.
+    """Start of the first ``interval`` bar of ``sessions`` that the 1m bar at ``t`` (epoch s)
+    changes: the bar containing it, else (``t`` outside the regular hours) the first bar after it;
+    the close of the last session if there is none.
     """
     opens = np.sort(sessions["open"].to_numpy(np.int64))
     closes = np.sort(sessions["close"].to_numpy(np.int64))
-    k = int(np.searchsorted(opens, t, side="right")) - 1
-    if k < 0 or t >= closes[k]:
-        raise ValueError(f"bar at epoch {t} is outside the given sessions")
+    k = int(np.searchsorted(closes, t, side="right"))
+    if k == len(closes):
+        return int(closes[-1])
     open_ = int(opens[k])
-    if interval == DAILY:
+    if interval == DAILY or t < open_:
         return open_
     seconds = INTRADAY_SECONDS[interval]
     return t - (t - open_) % seconds
+
+
+def built_on(interval: str) -> list[str]:
+    """The intervals built from ``interval`` bars, directly or through finer ones, in build order."""
+    built = [interval]
+    for derived, source in BUILT_FROM.items():
+        if source in built:
+            built.append(derived)
+    return built[1:]
 
 
 def affected_bars(t: int, sessions: pd.DataFrame) -> dict[str, int]:

@@ -4,6 +4,8 @@ Intraday bars are aligned to each session's open, not to the clock: bar_start = 
 so XNYS hourly bars start at 09:30, 10:30, ... New York time whatever the UTC offset, and the last
 one (15:30-16:00, or the tail before an early close) is shorter than the interval. A daily bar is
 one session, stamped with the session's open. Buckets with no 1m bar give no bar (no forward fill).
+Only the regular hours [open, close) make bars: input outside them (pre-market and after-hours
+minutes, which are stored as 1m candles) is left out.
 
 The input is sorted by (symbol, bar_start), so each output bar is a run of consecutive rows and
 every aggregate is a numpy ``reduceat`` over the run starts: no sort and no groupby. The input may
@@ -11,12 +13,11 @@ be 1m bars or any finer derived interval that divides the output on the session 
 1d from 30m; ``candleflow.market.affected.BUILT_FROM``): its ``minutes`` are summed.
 """
 
-import datetime
-
 import numpy as np
 import pandas as pd
 from pandas.api.extensions import ExtensionArray
 
+from candleflow.market.calendar import ExchangeSessions, session_index
 from candleflow.market.frames import CANDLE_DTYPES, empty_candles
 from candleflow.market.intervals import (
     BASE_INTERVAL,
@@ -27,19 +28,15 @@ from candleflow.market.intervals import (
 )
 
 
-def _utc(t: int) -> str:
-    moment = datetime.datetime.fromtimestamp(int(t), tz=datetime.UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _session_index(symbols: ExtensionArray, t: np.ndarray, opens: np.ndarray, closes: np.ndarray):
-    """Index of the session (in ``opens``/``closes``) of each 1m bar; ValueError if it has none."""
-    k = np.searchsorted(opens, t, side="right") - 1
-    outside = (k < 0) | (t >= closes[np.maximum(k, 0)])
-    if outside.any():
-        i = int(np.argmax(outside))
-        raise ValueError(f"1m bar of {symbols[i]!r} at {_utc(t[i])} is outside every session")
-    return k
+def bar_window_ends(bars: pd.DataFrame, calendar: ExchangeSessions) -> np.ndarray:
+    """Window end of each stored bar (columns interval, bar_start): min(bar_start + interval, its
+    session's close), the close for a daily bar; what ``complete`` is judged by."""
+    t = bars["bar_start"].to_numpy(np.int64)
+    sessions = calendar.sessions_near(int(t.min()), int(t.max()))
+    session = np.searchsorted(sessions["open"].to_numpy(np.int64), t, side="right") - 1
+    close = sessions["close"].to_numpy(np.int64)[session]
+    seconds = bars["interval"].map(INTRADAY_SECONDS).fillna(0).to_numpy(np.int64)
+    return np.where(bars["interval"].to_numpy() == DAILY, close, np.minimum(t + seconds, close))
 
 
 def _run_starts(new_symbol: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -120,17 +117,19 @@ def derive_bars(
     (``_input_reach``), which gives the same flags as deriving from the 1m bars.
     """
     _check_divides(source, interval)
-    if minutes.empty:
-        return empty_candles()
     ordered = sessions.sort_values("open")
     opens = ordered["open"].to_numpy(np.int64)
     closes = ordered["close"].to_numpy(np.int64)
+    session = session_index(minutes["bar_start"].to_numpy(np.int64), opens, closes)
+    if (session < 0).any():
+        minutes, session = minutes[session >= 0], session[session >= 0]
+    if minutes.empty:
+        return empty_candles()
     symbols = minutes["symbol"].array
     t = minutes["bar_start"].to_numpy(np.int64)
     new_symbol = np.zeros(len(t) - 1, dtype=bool)
     new_symbol[symbol_starts(symbols, t)[1:] - 1] = True
 
-    session = _session_index(symbols, t, opens, closes)
     if interval == DAILY:
         bar_start = opens[session]
         window_end = closes[session]

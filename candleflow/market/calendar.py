@@ -1,9 +1,16 @@
 """Trading sessions of an exchange, from ``exchange_calendars``, as plain dates and epoch seconds.
 
-Building an ``exchange_calendars`` calendar takes a few hundred milliseconds, so the calendar and
-its session table are built once per calendar name and shared by every ``ExchangeSessions``.
-The table covers the library's default range (about 20 years back to 1 year ahead of today);
-dates outside it raise ValueError rather than silently giving no sessions.
+Building an ``exchange_calendars`` calendar takes a fraction of a second, so the calendar and its
+session table are built once per calendar name and start and shared by every ``ExchangeSessions``.
+The table covers ``start`` (default ``DEFAULT_START``, a fixed date, so that the range does not move
+with the clock) to the library's default end, one year ahead of today; dates outside it raise
+ValueError rather than silently giving no sessions. Measured on this machine kind, building the
+XNYS table from 1990-01-01 (9,549 sessions) takes 0.14 s, as does the library's default range
+(about 20 years, 5,281 sessions): the cost is the library's fixed set-up, not the length.
+
+Besides its regular hours [open, close), a session has extended hours [extended_open,
+extended_close) around them (pre-market and after hours, where vendors print minutes too), for the
+calendars in ``EXTENDED_HOURS``; for any other calendar the extended hours are the regular ones.
 """
 
 import datetime
@@ -14,11 +21,23 @@ import exchange_calendars
 import numpy as np
 import pandas as pd
 
+#: First day of every calendar unless configured otherwise (``PipelineSettings.calendar_start``).
+DEFAULT_START = datetime.date(1990, 1, 1)
+
+#: Extended trading hours, exchange wall-clock time, of the calendars that have known ones: every
+#: session day from the first to the second (XNYS: pre-market from 04:00, after hours to 20:00).
+EXTENDED_HOURS: dict[str, tuple[datetime.time, datetime.time]] = {
+    "XNYS": (datetime.time(4, 0), datetime.time(20, 0)),
+}
+
+
 @dataclass(frozen=True)
 class _SessionTable:
     days: np.ndarray  # datetime64[D], ascending
     opens: np.ndarray  # int64 epoch seconds UTC
     closes: np.ndarray  # int64 epoch seconds UTC
+    extended_opens: np.ndarray  # int64 epoch seconds UTC, at or before opens
+    extended_closes: np.ndarray  # int64 epoch seconds UTC, at or after closes
     timezone: str  # the exchange's time zone, e.g. America/New_York
 
 
@@ -26,23 +45,45 @@ def _epoch_seconds(utc_times: pd.Series) -> np.ndarray:
     return utc_times.dt.tz_convert(None).to_numpy().astype("datetime64[s]").astype(np.int64)
 
 
+def _wall_clock(days: pd.DatetimeIndex, at: datetime.time, timezone: str) -> np.ndarray:
+    """Epoch seconds of the wall-clock time ``at`` in ``timezone`` on each of ``days``."""
+    local = days + pd.Timedelta(hours=at.hour, minutes=at.minute)
+    return _epoch_seconds(local.tz_localize(timezone).to_series())
+
+
 @functools.cache
-def _session_table(calendar_name: str) -> _SessionTable:
-    calendar = exchange_calendars.get_calendar(calendar_name)
+def _session_table(calendar_name: str, start: datetime.date) -> _SessionTable:
+    calendar = exchange_calendars.get_calendar(calendar_name, start=start)
+    opens, closes = _epoch_seconds(calendar.opens), _epoch_seconds(calendar.closes)
+    timezone = str(calendar.tz)
+    extended_opens, extended_closes = opens, closes
+    if calendar_name in EXTENDED_HOURS:
+        first, last = EXTENDED_HOURS[calendar_name]
+        extended_opens = _wall_clock(calendar.sessions, first, timezone)
+        extended_closes = _wall_clock(calendar.sessions, last, timezone)
     return _SessionTable(
         days=calendar.sessions.to_numpy().astype("datetime64[D]"),
-        opens=_epoch_seconds(calendar.opens),
-        closes=_epoch_seconds(calendar.closes),
-        timezone=str(calendar.tz),
+        opens=opens,
+        closes=closes,
+        extended_opens=extended_opens,
+        extended_closes=extended_closes,
+        timezone=timezone,
     )
 
 
-class ExchangeSessions:
-    """Sessions of one exchange calendar (default XNYS, the New York Stock Exchange)."""
+def session_index(times: np.ndarray, opens: np.ndarray, closes: np.ndarray) -> np.ndarray:
+    """Index of the session [opens[k], closes[k]) holding each of ``times`` (epoch s), -1 where
+    none does; ``opens`` and ``closes`` ascending, of sessions that do not overlap."""
+    k = np.searchsorted(opens, times, side="right") - 1
+    return np.where((k >= 0) & (times < closes[np.maximum(k, 0)]), k, -1)
 
-    def __init__(self, calendar_name: str = "XNYS") -> None:
+
+class ExchangeSessions:
+    """Sessions of one exchange calendar (default XNYS, the New York Stock Exchange) from ``start``."""
+
+    def __init__(self, calendar_name: str = "XNYS", start: datetime.date = DEFAULT_START) -> None:
         self.calendar_name = calendar_name
-        self._table = _session_table(calendar_name)
+        self._table = _session_table(calendar_name, start)
 
     @property
     def timezone(self) -> str:
@@ -72,27 +113,43 @@ class ExchangeSessions:
                 "session": pd.Series(t.days[lo:hi].astype(object), dtype=object),
                 "open": t.opens[lo:hi],
                 "close": t.closes[lo:hi],
+                "extended_open": t.extended_opens[lo:hi],
+                "extended_close": t.extended_closes[lo:hi],
             }
         )
 
     def sessions(self, start: datetime.date, end: datetime.date) -> pd.DataFrame:
-        """Sessions in [start, end], ascending: session (date), open and close (epoch seconds)."""
+        """Sessions in [start, end], ascending: session (date), open and close (epoch seconds) of
+        the regular hours, extended_open and extended_close of the extended hours."""
         days = self._table.days
         lo = np.searchsorted(days, self._check_in_range(start), side="left")
         hi = np.searchsorted(days, self._check_in_range(end), side="right")
         return self._frame(lo, max(lo, hi))
 
-    def sessions_ending(self, last: datetime.date, count: int) -> pd.DataFrame:
-        """The ``count`` sessions up to and including ``last`` (the latest ones on or before it)."""
+    def sessions_near(self, first_bar: int, last_bar: int) -> pd.DataFrame:
+        """The sessions from the UTC day before ``first_bar`` to the day after ``last_bar`` (epoch
+        s), clipped to the calendar's range: every session whose extended hours can hold a bar
+        between them."""
+        day = datetime.timedelta(days=1)
+        first = datetime.datetime.fromtimestamp(first_bar, datetime.UTC).date() - day
+        last = datetime.datetime.fromtimestamp(last_bar, datetime.UTC).date() + day
+        return self.sessions(self._clamped(first), self._clamped(last))
+
+    def _clamped(self, d: datetime.date) -> datetime.date:
+        return min(max(d, self.first_session), self.last_session)
+
+    def sessions_ending(self, last: datetime.date, count: int, clamp: bool = False) -> pd.DataFrame:
+        """The ``count`` sessions up to and including ``last`` (the latest ones on or before it);
+        with ``clamp``, fewer where the calendar starts later, else ValueError."""
         if count < 1:
             raise ValueError(f"count must be at least 1, got {count}")
         hi = np.searchsorted(self._table.days, self._check_in_range(last), side="right")
-        if hi < count:
+        if hi < count and not clamp:
             raise ValueError(
                 f"only {hi} {self.calendar_name} sessions on or before {last} in the calendar "
                 f"range (starts {self.first_session}); {count} requested"
             )
-        return self._frame(hi - count, hi)
+        return self._frame(max(hi - count, 0), hi)
 
     def is_session(self, d: datetime.date) -> bool:
         day = self._check_in_range(d)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from candleflow.market.calendar import session_index
 from candleflow.market.intervals import DAILY, INTRADAY_SECONDS
 from candleflow.market.validation import format_utc
 
@@ -31,22 +32,24 @@ def _first_failure(outcome: CheckOutcome, frame: pd.DataFrame, mask: np.ndarray,
 
 
 def ohlc_consistent(bars: Mapping[str, pd.DataFrame]) -> CheckOutcome:
-    """low <= open, close <= high; prices positive; volume not negative; minutes positive."""
+    """Values finite; low <= open, close <= high; prices positive; volume not negative; minutes positive."""
     outcome = CheckOutcome("ohlc_consistent", _symbol_count(bars))
     for interval, frame in bars.items():
-        o, h, l, c, v = (frame[k].to_numpy() for k in ("open", "high", "low", "close", "volume"))
+        values = frame[["open", "high", "low", "close", "volume"]].to_numpy(np.float64)
+        o, h, l, c, v = values.T
+        _first_failure(outcome, frame, ~np.isfinite(values).all(axis=1),
+                       f"{interval} bar has a non-finite value")
         bad = (l > np.minimum(o, c)) | (h < np.maximum(o, c)) | (l <= 0) | (v < 0)
         _first_failure(outcome, frame, bad, f"{interval} bar violates low<=open,close<=high")
     return outcome
 
 
 def _session_position(frame: pd.DataFrame, sessions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Index of the session each bar falls in (-1 if none) and seconds since that session's open."""
-    opens, closes = sessions["open"].to_numpy(), sessions["close"].to_numpy()
+    """Index of the session each bar falls in (-1 if none: outside the regular hours) and seconds
+    since that session's open."""
+    opens = sessions["open"].to_numpy()
     ts = frame["bar_start"].to_numpy()
-    index = np.searchsorted(opens, ts, side="right") - 1
-    inside = (index >= 0) & (ts < closes[np.clip(index, 0, None)])
-    index = np.where(inside, index, -1)
+    index = session_index(ts, opens, sessions["close"].to_numpy())
     return index, ts - opens[np.clip(index, 0, None)]
 
 
@@ -65,13 +68,16 @@ def aligned_bars(bars: Mapping[str, pd.DataFrame], sessions: pd.DataFrame) -> Ch
 
 def no_unexpected_gaps(minutes: pd.DataFrame, bars: Mapping[str, pd.DataFrame],
                        sessions: pd.DataFrame) -> CheckOutcome:
-    """Each derived bar exists exactly where 1m bars exist, and its minutes count them all.
+    """Each derived bar exists exactly where 1m bars of the regular hours exist, and its minutes
+    count them all.
 
     Missing derived bars are allowed only where the source delivered no 1m bar (a gap the source
-    reports), never elsewhere.
+    reports), never elsewhere. Minutes in the extended hours make no derived bar, and are no gap.
     """
     outcome = CheckOutcome("no_unexpected_gaps", _symbol_count(bars))
     index, offset = _session_position(minutes, sessions)
+    regular = index >= 0
+    minutes, index, offset = minutes[regular], index[regular], offset[regular]
     opens = sessions["open"].to_numpy()
     for interval, frame in bars.items():
         if interval == DAILY:

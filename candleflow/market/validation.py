@@ -2,7 +2,10 @@
 
 Every rule is checked per symbol; a symbol with any bad row is rejected whole, so that nothing of
 its batch is half-written, and the rejection names the symbol, the bar time and the rule.
-Rows must arrive in ascending time order per symbol, as a vendor prints them.
+Rows must arrive in ascending time order per symbol, as a vendor prints them, and inside a session
+of the exchange calendar, extended hours included (a bar at 1970-01-01 or on a Sunday would be
+stored and then belong to no session). Prices and volumes are at most ``MAX_VALUE``, so that sums
+of them over any bar or history stay finite.
 """
 
 from dataclasses import dataclass
@@ -11,7 +14,12 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from candleflow.market.calendar import ExchangeSessions, session_index
 from candleflow.market.frames import PRICE_COLUMNS
+
+#: Largest price or volume accepted: a real share volume never comes near it, and the sums and
+#: price x volume products (VWAP) of such values stay far below a float's limit (1.8e308).
+MAX_VALUE = 1e15
 
 
 @dataclass(frozen=True)
@@ -36,15 +44,24 @@ def _rule_masks(frame: pd.DataFrame) -> list[tuple[str, np.ndarray, str]]:
     volume = frame["volume"].to_numpy(dtype=np.float64)
     o, h, l, c = prices.T
     finite = np.isfinite(prices).all(axis=1) & np.isfinite(volume)
+    too_large = (prices > MAX_VALUE).any(axis=1) | (volume > MAX_VALUE)
     with np.errstate(invalid="ignore"):
         return [
             ("non-finite value", ~finite, "open,high,low,close,volume"),
             ("non-positive price", finite & (prices <= 0).any(axis=1), "open,high,low,close"),
+            (f"value above {MAX_VALUE:g}", finite & too_large, "open,high,low,close,volume"),
             ("high below low", finite & (h < l), "high,low"),
             ("high below open or close", finite & (h < np.maximum(o, c)), "open,high,close"),
             ("low above open or close", finite & (l > np.minimum(o, c)), "open,low,close"),
             ("negative volume", finite & (volume < 0), "volume"),
         ]
+
+
+def _session_masks(frame: pd.DataFrame, calendar: ExchangeSessions) -> list[tuple[str, np.ndarray, str]]:
+    ts = frame["bar_start"].to_numpy(dtype=np.int64)
+    sessions = calendar.sessions_near(int(ts.min()), int(ts.max()))
+    index = session_index(ts, sessions["extended_open"].to_numpy(), sessions["extended_close"].to_numpy())
+    return [("outside every session", index < 0, "bar_start")]
 
 
 def _order_masks(frame: pd.DataFrame) -> list[tuple[str, np.ndarray, str]]:
@@ -62,16 +79,18 @@ def _order_masks(frame: pd.DataFrame) -> list[tuple[str, np.ndarray, str]]:
     ]
 
 
-def validate_candles(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Rejection]]:
+def validate_candles(frame: pd.DataFrame,
+                     calendar: ExchangeSessions) -> tuple[pd.DataFrame, list[Rejection]]:
     """Split ``frame`` into the rows of clean symbols and one Rejection per rejected symbol.
 
     The frame holds candle columns in arrival order; rows of one symbol are expected to be
-    contiguous (a symbol appearing in two separate runs is reported as out of order).
+    contiguous (a symbol appearing in two separate runs is reported as out of order). Bars must
+    start inside the extended hours of a session of ``calendar``.
     """
     if frame.empty:
         return frame, []
     rejections: dict[str, Rejection] = {}
-    for rule, mask, columns in _rule_masks(frame) + _order_masks(frame):
+    for rule, mask, columns in _rule_masks(frame) + _session_masks(frame, calendar) + _order_masks(frame):
         offenders = frame.loc[mask & ~frame["symbol"].isin(list(rejections)).to_numpy()]
         for _, row in offenders.drop_duplicates("symbol").iterrows():
             values = ", ".join(f"{c}={row[c]}" for c in columns.split(","))

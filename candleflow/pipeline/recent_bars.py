@@ -12,7 +12,8 @@ and scans), and the indicators and the scans would each read the same daily hist
   an earlier run, say) is read from the store;
 - a read result is the store's content for its symbols and time range, and serves any read inside
   them as it is. It stays true because every write of the run's stages goes through ``keep``,
-  which replaces it.
+  which replaces it. The one exception, the derived-bars stage marking open bars complete, runs
+  before any derived bar is kept, and the base interval's bars are always complete.
 """
 
 from dataclasses import dataclass

@@ -4,8 +4,8 @@ The per-symbol stages (raw candles, derived bars, indicators) run shard by shard
 cross-sectional (ranks across the run's symbols), so they run once over what every shard left.
 """
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -20,13 +20,14 @@ class Shard:
 
 @dataclass(frozen=True)
 class ShardOutcome:
-    """What a shard left for the scans: the symbols that passed every per-symbol stage, and the
-    span of the bars it ingested (None when it ingested nothing)."""
+    """What a shard left for the scans: the symbols that passed every per-symbol stage, the
+    span of the bars it ingested (None when it ingested nothing), and why the others failed."""
 
     shard: Shard
     succeeded: tuple[str, ...]
     first_bar: int | None
     last_bar: int | None
+    failed: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class MergedOutcome:
     last_bar: int | None
     start: str
     end: str
+    failed: Mapping[str, str] = field(default_factory=dict)
 
 
 def split_into_shards(symbols: Sequence[str], size: int, start: str = "", end: str = "") -> list[Shard]:
@@ -55,7 +57,8 @@ def split_into_shards(symbols: Sequence[str], size: int, start: str = "", end: s
 
 
 def merge_outcomes(outcomes: Sequence[ShardOutcome]) -> MergedOutcome:
-    """All symbols and the surviving ones, in shard order, and the span of all ingested bars."""
+    """All symbols and the surviving ones, in shard order, the span of all ingested bars, and the
+    failures of every shard."""
     if not outcomes:
         raise ValueError("no shard outcomes to merge")
     ordered = sorted(outcomes, key=lambda outcome: outcome.shard.key)
@@ -68,4 +71,5 @@ def merge_outcomes(outcomes: Sequence[ShardOutcome]) -> MergedOutcome:
         last_bar=max(lasts) if lasts else None,
         start=ordered[0].shard.start,
         end=ordered[0].shard.end,
+        failed={symbol: reason for outcome in ordered for symbol, reason in outcome.failed.items()},
     )

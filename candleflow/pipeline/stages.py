@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from candleflow.formula import BarPanel, Scan, evaluate_scans, required_history
+from candleflow.formula import BarPanel, Scan, compile_formula, evaluate_scans, required_history
+from candleflow.formula.compiler import uses_cross_section
+from candleflow.formula.limits import SCAN_TIME_LIMIT_S
 from candleflow.market.affected import BUILT_FROM, affected_bars
 from candleflow.market.bars import derive_bars
 from candleflow.market.calendar import ExchangeSessions
@@ -36,6 +38,9 @@ class PipelineContext:
     scans: Sequence[ConfiguredScan]
     #: Wall-clock time the run treats as "now" (epoch s); None means the real clock.
     as_of: int | None = None
+    #: Every symbol of the universe, which scans without their own ``universe`` rank across
+    #: (rank, percentile, zscore) whatever the run's symbols; empty: the run's symbols.
+    universe: Sequence[str] = ()
     #: Bars written by the current ``run_stages`` call, read by its later stages.
     recent: RecentBars = field(init=False)
     #: "Now" of the current ``run_stages`` call: ``as_of``, else what the source batch says.
@@ -56,7 +61,7 @@ def ingest_candles(ctx: PipelineContext, symbols: Sequence[str], window: Window 
         result.failed.update(batch.errors)
         if ctx.as_of is None:
             ctx.clock = batch.as_of
-        clean, rejections = validate_candles(batch.candles)
+        clean, rejections = validate_candles(batch.candles, ctx.calendar)
         result.failed.update({r.symbol: str(r) for r in rejections})
         delivered = set(_symbols_of(clean))
         unchanged = set(batch.unchanged)
@@ -82,10 +87,13 @@ def derive_all_bars(ctx: PipelineContext, symbols: Sequence[str], window: Window
     5m bars come from the stored 1m bars, each coarser interval from the finer bars it is built of
     (``BUILT_FROM``): the ones derived here, and the stored ones before them. Nothing is written
     unless every interval of a symbol was derived. Symbols with no 1m bars in the window
-    (daily-only data) succeed with nothing to derive.
+    (daily-only data) succeed with nothing to derive. First, the stored bars of ``symbols`` that
+    earlier runs left open and whose window has passed by "now" are marked complete.
     """
     result = StageResult("derived_bars")
     with Timer(result):
+        for symbol, count in ctx.store.complete_ended_bars(symbols, ctx.now(), ctx.calendar).items():
+            result.notes[symbol] = f"{symbol}: bars left open by earlier runs, now complete: {count}"
         minutes = ctx.recent.read(symbols, BASE_INTERVAL, since["5m"], window.end)
         ctx.recent.forget(BASE_INTERVAL)
         with_minutes = _symbols_of(minutes)
@@ -154,25 +162,34 @@ def compute_all_indicators(ctx: PipelineContext, symbols: Sequence[str], window:
 def evaluate_signals(ctx: PipelineContext, symbols: Sequence[str], window: Window,
                      since: Mapping[str, int]) -> StageResult:
     """Evaluate every configured scan over the run's symbols; store the matches from the scan
-    interval's bar at ``since`` on, replacing the stored ones there."""
+    interval's bar at ``since`` on, replacing the stored ones there.
+
+    A scan with a cross-sectional function is evaluated over its whole universe (its own, else
+    ``ctx.universe``), from the stored bars of the symbols outside the run, so that a run over
+    some symbols ranks them as a run over all would; only the run's symbols' signals are stored.
+    """
     result = StageResult("scan_signals")
     with Timer(result):
+        groups = [(scans, *_scan_symbols(ctx, symbols, universe, ranks))
+                  for (universe, ranks), scans in _scans_by_universe(ctx.scans).items()]
+        needed = list(dict.fromkeys(s for _, _, in_panel in groups for s in in_panel))
         bars = {}
         for interval, count in required_history(ctx.scans).items():
             history = history_window(ctx.calendar, window, interval, count)
-            bars[interval] = (ctx.recent.read(symbols, interval, history.start, window.end),
+            bars[interval] = (ctx.recent.read(needed, interval, history.start, window.end),
                               history.sessions["open"].to_numpy())
         rows = []
-        for universe, scans in _scans_by_universe(ctx.scans).items():
-            members = [s for s in symbols if universe is None or s in universe]
+        for scans, members, in_panel in groups:
             if not members:
                 continue
-            panels = {interval: BarPanel.from_candles(frame[frame["symbol"].isin(members)], interval,
+            panels = {interval: BarPanel.from_candles(frame[frame["symbol"].isin(in_panel)], interval,
                                                       session_starts=opens)
                       for interval, (frame, opens) in bars.items()}
             for interval, same_interval in _by_interval(scans).items():
-                for outcome in evaluate_scans(same_interval, panels, since=since[interval]):
-                    rows.extend(_signal_rows(ctx, result, outcome))
+                for outcome in evaluate_scans(same_interval, panels, since=since[interval],
+                                              time_limit_s=SCAN_TIME_LIMIT_S):
+                    if outcome.symbol in members:
+                        rows.extend(_signal_rows(ctx, result, outcome))
         rows = [row for row in rows if row["symbol"] not in result.failed]
         result.succeeded = [s for s in symbols if s not in result.failed]
         frame = pd.DataFrame(rows, columns=["scan", "symbol", "interval", "bar_start", "formula",
@@ -274,9 +291,24 @@ def _by_interval(scans: Sequence[Scan]) -> dict[str, list[Scan]]:
     return _grouped(scans, lambda scan: scan.interval)
 
 
-def _scans_by_universe(scans: Sequence[ConfiguredScan]) -> dict[frozenset[str] | None, list[Scan]]:
-    """Scans grouped by the universe they are restricted to (None: every symbol of the run)."""
-    return _grouped(scans, lambda scan: None if scan.universe is None else frozenset(scan.universe))
+def _scans_by_universe(scans: Sequence[ConfiguredScan]) -> dict[tuple[frozenset[str] | None, bool],
+                                                                  list[Scan]]:
+    """Scans grouped by the universe they are restricted to (None: every symbol) and by whether
+    they rank across it (use a cross-sectional function)."""
+    return _grouped(scans, lambda scan: (None if scan.universe is None else frozenset(scan.universe),
+                                         uses_cross_section(compile_formula(scan.formula))))
+
+
+def _scan_symbols(ctx: PipelineContext, symbols: Sequence[str], universe: frozenset[str] | None,
+                  ranks: bool) -> tuple[set[str], list[str]]:
+    """The run's symbols that scans restricted to ``universe`` store signals for, and the symbols
+    their panel holds: the same, or, for scans that rank, all of ``universe`` (None: the run's
+    symbols and ``ctx.universe``), read from the store where they are not in the run."""
+    members = [s for s in symbols if universe is None or s in universe]
+    if not ranks or not members:
+        return set(members), members
+    whole = [*symbols, *ctx.universe] if universe is None else universe
+    return set(members), list(dict.fromkeys(whole))
 
 
 def _grouped(scans: Sequence[Scan], key: Callable[[Scan], object]) -> dict:

@@ -100,7 +100,9 @@ def run_tracked(ctx: PipelineContext, tracker: RunTracker, stages: Sequence[str]
     return results
 
 
-def timed(tracker: RunTracker, method, *args) -> None:
+def timed(tracker: RunTracker, method, *args):
+    """``method(*args)``, its wall time added to ``tracker.seconds``."""
     started = time.perf_counter()
-    method(*args)
+    outcome = method(*args)
     tracker.seconds += time.perf_counter() - started
+    return outcome

@@ -2,7 +2,7 @@
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 
 import pandas as pd
 
@@ -14,7 +14,8 @@ REGULAR_SESSION_SECONDS = 390 * 60
 
 @dataclass(frozen=True)
 class Window:
-    """Consecutive trading sessions: a frame with columns session, open, close (epoch s UTC)."""
+    """Consecutive trading sessions: a frame of ``ExchangeSessions.sessions`` (session, open,
+    close, extended_open, extended_close; epoch s UTC)."""
 
     sessions: pd.DataFrame
 
@@ -48,17 +49,16 @@ def window_between(calendar: ExchangeSessions, start: date, end: date) -> Window
 
 
 def window_of_bars(calendar: ExchangeSessions, first_bar: int, last_bar: int) -> Window:
-    """The sessions whose trading hours hold the bars starting at ``first_bar`` .. ``last_bar``."""
-    day = timedelta(days=1)
-    first_day = datetime.fromtimestamp(first_bar, UTC).date() - day
-    last_day = datetime.fromtimestamp(last_bar, UTC).date() + day
-    sessions = calendar.sessions(first_day, last_day)
-    inside = (sessions["close"] > first_bar) & (sessions["open"] <= last_bar)
+    """The sessions whose trading hours, extended hours included, hold the bars starting at
+    ``first_bar`` .. ``last_bar`` (bars the bad-row rules let through: each is in a session)."""
+    sessions = calendar.sessions_near(first_bar, last_bar)
+    inside = (sessions["extended_close"] > first_bar) & (sessions["extended_open"] <= last_bar)
     return Window(sessions.loc[inside].reset_index(drop=True))
 
 
 def history_window(calendar: ExchangeSessions, window: Window, interval: str, bars: int) -> Window:
-    """``window`` extended back by enough sessions to hold ``bars`` bars of ``interval``."""
+    """``window`` extended back by enough sessions to hold ``bars`` bars of ``interval``, or by
+    all the sessions there are before it where the calendar starts later (the history is shorter)."""
     per_session = 1 if interval == DAILY else math.ceil(REGULAR_SESSION_SECONDS / INTRADAY_SECONDS[interval])
     count = math.ceil(bars / per_session) + 1 + len(window.sessions)
-    return Window(calendar.sessions_ending(window.last_session, count))
+    return Window(calendar.sessions_ending(window.last_session, count, clamp=True))

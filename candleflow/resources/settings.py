@@ -1,9 +1,11 @@
 """Which indicators and scans a run computes, and on which exchange calendar."""
 
+from datetime import date
+
 import dagster as dg
 from pydantic import Field
 
-from candleflow.market.calendar import ExchangeSessions
+from candleflow.market.calendar import DEFAULT_START, ExchangeSessions
 from candleflow.market.indicators import DEFAULT_INDICATORS, IndicatorSpec, load_indicator_specs
 from candleflow.pipeline.scan_config import ConfiguredScan, load_scans
 
@@ -12,6 +14,9 @@ class PipelineSettings(dg.ConfigurableResource):
     indicators_file: str = Field(default="", description="YAML indicator spec; empty = packaged default.")
     scans_file: str = Field(default="", description="YAML scans; empty = packaged config/scans.yaml.")
     calendar: str = Field(default="XNYS", description="exchange-calendars code of the exchange.")
+    calendar_start: str = Field(default=DEFAULT_START.isoformat(), description="First day of the "
+                                "calendar (YYYY-MM-DD): no data may be older; a fixed date, so that "
+                                "the calendar's range does not move with the clock.")
 
     def indicator_specs(self) -> list[IndicatorSpec]:
         return load_indicator_specs(self.indicators_file) if self.indicators_file else list(DEFAULT_INDICATORS)
@@ -20,4 +25,4 @@ class PipelineSettings(dg.ConfigurableResource):
         return load_scans(self.scans_file or None)
 
     def sessions(self) -> ExchangeSessions:
-        return ExchangeSessions(self.calendar)
+        return ExchangeSessions(self.calendar, date.fromisoformat(self.calendar_start))

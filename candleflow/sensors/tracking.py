@@ -4,7 +4,8 @@ A failed run (a crashed step, a killed worker that Dagster noticed) and a cancel
 PENDING or PROCESSING; these sensors close them. The reconciler schedule catches what no sensor
 sees (a worker killed without Dagster noticing, a sensor that raised): PROCESSING rows whose run is
 finished or gone, or whose heartbeat is stale. Re-queued rows (attempts left) get a new run that
-continues the same rows (tag candleflow/root_run_id). The retention job deletes old COMPLETED rows.
+continues the same rows (tag candleflow/root_run_id) over the root run's window. The retention job
+deletes old COMPLETED rows.
 """
 
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ import dagster as dg
 
 from candleflow.assets.partitions import ROOT_RUN_TAG
 from candleflow.jobs import market_data_job
+from candleflow.jobs.sharded import market_data_retry_config
 from candleflow.resources import StoreResource
 from candleflow.tracking.queries import get_task, open_task_ids
 from candleflow.tracking.reconcile import reconcile
@@ -61,15 +63,26 @@ def tracking_on_run_canceled(context: dg.RunStatusSensorContext, store: StoreRes
         context.log.error(f"could not cancel tracking rows of run {run_id}: {exc}")
 
 
-def requeue_requests(engine, report) -> list[dg.RunRequest]:
+def continuation_request(instance: dg.DagsterInstance, root_run_id: str, partition_key: str,
+                         run_key: str | None = None) -> dg.RunRequest:
+    """The ``market_data`` run of one symbol that continues the tracking rows of the run chain
+    ``root_run_id``, over the root run's window (its run config; ``market_data_retry_config``).
+    The reconciler launches it, and ``candleflow retry-failed`` executes it. A root run no longer
+    in the instance (pruned) leaves its window unknown: the run covers the default one."""
+    root = instance.get_run_by_id(root_run_id)
+    return dg.RunRequest(run_key=run_key, partition_key=partition_key,
+                         run_config=market_data_retry_config(root) if root else {},
+                         tags={ROOT_RUN_TAG: root_run_id})
+
+
+def requeue_requests(instance: dg.DagsterInstance, engine, report) -> list[dg.RunRequest]:
     """One run per re-queued symbol, continuing its run chain's tracking rows."""
     requests = {}
     for ref in report.requeued:
         task = get_task(engine, ref.domain, ref.id)
-        key = (task["root_run_id"], ref.partition_key)
-        requests[key] = dg.RunRequest(
-            run_key=f"requeue:{task['root_run_id']}:{ref.partition_key}:{task['attempts']}",
-            partition_key=ref.partition_key, tags={ROOT_RUN_TAG: task["root_run_id"]})
+        root, attempts = task["root_run_id"], task["attempts"]
+        requests[(root, ref.partition_key)] = continuation_request(
+            instance, root, ref.partition_key, run_key=f"requeue:{root}:{ref.partition_key}:{attempts}")
     return list(requests.values())
 
 
@@ -82,7 +95,7 @@ def tracking_reconciler(context: dg.ScheduleEvaluationContext, store: StoreResou
     with store.connected() as candle_store:
         report = reconcile(candle_store.engine, datetime.now(UTC), HEARTBEAT_TIMEOUT_S,
                            _run_is_finished(context.instance))
-        requests = requeue_requests(candle_store.engine, report)
+        requests = requeue_requests(context.instance, candle_store.engine, report)
     if not requests:
         return dg.SkipReason(f"{len(report.failed)} stale rows failed, none to re-run")
     return requests

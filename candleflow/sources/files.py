@@ -46,9 +46,9 @@ class FileSource(CandleSource):
             errors |= {s: f"no landed file for {s} in {self.landing_dir}" for s in without_files}
             unchanged = []
         rows = self._stamped(_without(self._read(files, errors), errors), errors)
-        if sessions is not None:
-            first_open, last_close = int(sessions["open"].iloc[0]), int(sessions["close"].iloc[-1])
-            rows = rows[(rows["bar_start"] >= first_open) & (rows["bar_start"] < last_close)]
+        if sessions is not None:  # the window's sessions, extended hours included
+            first, last = int(sessions["extended_open"].iloc[0]), int(sessions["extended_close"].iloc[-1])
+            rows = rows[(rows["bar_start"] >= first) & (rows["bar_start"] < last)]
         candles = rows.reset_index(drop=True).assign(
             minutes=1 if self.base_interval == BASE_INTERVAL else 0, complete=True)
         as_of = None
@@ -91,17 +91,24 @@ class FileSource(CandleSource):
         if self.base_interval == DAILY and len(rows):
             days = pd.to_datetime(rows["bar_start"], unit="s", utc=True).dt.tz_convert(
                 self.calendar.timezone).dt.date
-            sessions = self.calendar.sessions(days.min(), days.max())
+            sessions = self.calendar.sessions_near(int(rows["bar_start"].min()), int(rows["bar_start"].max()))
             opens = days.map(dict(zip(sessions["session"], sessions["open"])))
             off = opens.isna()
             for symbol, day in days[off].groupby(rows.loc[off, "symbol"]).min().items():
-                errors[symbol] = f"{symbol}: {day} is not a trading session"
+                errors[symbol] = f"{symbol}: {self._not_a_session(day)}"
             rows = rows.assign(bar_start=opens.fillna(0).astype(np.int64))
         elif self.base_interval == BASE_INTERVAL:
             off = rows["bar_start"] % 60 != 0
             for symbol, bar_start in rows[off].groupby("symbol", sort=False)["bar_start"].first().items():
                 errors[symbol] = f"{symbol}: 1m bar at epoch {bar_start} is not on a minute"
         return _without(rows, errors)
+
+    def _not_a_session(self, day) -> str:
+        calendar = self.calendar
+        if not calendar.first_session <= day <= calendar.last_session:
+            return (f"{day} is outside the {calendar.calendar_name} calendar range "
+                    f"{calendar.first_session}..{calendar.last_session} (setting calendar_start)")
+        return f"{day} is not a trading session"
 
 
 def _without(rows: pd.DataFrame, errors: dict[str, str]) -> pd.DataFrame:

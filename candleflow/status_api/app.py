@@ -33,8 +33,9 @@ def create_app(store_url: str) -> FastAPI:
         yield
         engine.dispose()
 
+    # No trailing-slash redirect: its Location would be built from the request's Host header.
     app = FastAPI(title="candleflow status", version="1", docs_url=None, redoc_url=None,
-                  openapi_url=None, debug=False, lifespan=lifespan)
+                  openapi_url=None, debug=False, lifespan=lifespan, redirect_slashes=False)
     app.state.engine = engine
 
     @app.exception_handler(queries.InvalidArgument)

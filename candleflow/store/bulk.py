@@ -89,9 +89,16 @@ def _upsert_postgres(conn: Connection, table: Table, frame: pd.DataFrame, column
 
 
 def _arrow_csv(frame: pd.DataFrame) -> pa.Buffer:
+    """``frame`` as header-less CSV.
+
+    The table's columns are combined into one chunk each first: a pandas string column made by
+    concatenating frames (one of them empty) becomes a chunked Arrow column, and for a large-string
+    column whose first chunk is empty ``write_csv`` (pyarrow 26) writes raw buffer bytes instead of
+    the values.
+    """
     sink = pa.BufferOutputStream()
-    pa_csv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), sink,
-                     pa_csv.WriteOptions(include_header=False))
+    table = pa.Table.from_pandas(frame, preserve_index=False).combine_chunks()
+    pa_csv.write_csv(table, sink, pa_csv.WriteOptions(include_header=False))
     return sink.getvalue()
 
 

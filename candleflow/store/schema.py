@@ -1,6 +1,6 @@
 """Table definitions of the domain store (documented in README.md, "Tables")."""
 
-from sqlalchemy import BigInteger, Boolean, Column, Float, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text, text
 
 metadata = MetaData()
 
@@ -18,6 +18,9 @@ candles = Table(
     Column("minutes", Integer, nullable=False, comment="1m bars that went into the bar"),
     Column("complete", Boolean, nullable=False),
 )
+#: Only the bars still open: what a run looks through to finish the ones whose window has passed.
+Index("idx_candles_incomplete", candles.c.symbol, candles.c.interval, candles.c.bar_start,
+      postgresql_where=text("NOT complete"), sqlite_where=text("NOT complete"))
 
 indicator_values = Table(
     "indicator_values",

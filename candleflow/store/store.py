@@ -1,14 +1,19 @@
 """CandleStore: the domain store's read and write API."""
 
 import json
+import re
 import sqlite3
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Engine, Table, create_engine, event, func, select, text
+from sqlalchemy import Engine, Table, bindparam, create_engine, event, func, select, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
+from candleflow.market.bars import bar_window_ends
+from candleflow.market.calendar import ExchangeSessions
 from candleflow.market.frames import CANDLE_COLUMNS, CANDLE_DTYPES, as_candle_frame
 from candleflow.store import schema
 from candleflow.store.bulk import execute_sql, in_clause, read_frame, select_list, upsert_frame
@@ -17,11 +22,30 @@ INDICATOR_DTYPES = {"symbol": "str", "interval": "str", "bar_start": "int64", "n
                     "value": "float64"}
 SIGNAL_DTYPES = {"scan": "str", "symbol": "str", "interval": "str", "bar_start": "int64",
                  "formula": "str", "term_values": "str"}
+OPEN_BAR_DTYPES = {"symbol": "str", "interval": "str", "bar_start": "int64"}
+#: ``user:password@`` after an optional ``scheme://``: the password is all up to the last "@".
+_USER_PASSWORD = re.compile(r"^((?:[\w+.-]+://)?[^/:@]*):.*@", re.DOTALL)
 #: A Postgres write of at least this many rows is split by symbol over ``PARALLEL_WRITERS``
 #: connections, so that the server's upsert work runs on several cores instead of one (README,
 #: "Performance"). Each part is its own transaction: such a write lands whole per symbol.
 PARALLEL_WRITE_ROWS = 200_000
 PARALLEL_WRITERS = 2
+
+
+def masked_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``: the only form of a URL that candleflow puts
+    into a message, an error or a log.
+
+    A string SQLAlchemy cannot parse, or whose host holds an "@" (a password with a plain "@"), is
+    masked by pattern: everything between the user name and the last "@".
+    """
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        parsed = None
+    if parsed is None or "@" in (parsed.host or ""):
+        return _USER_PASSWORD.sub(r"\1:***@", url)
+    return parsed.render_as_string(hide_password=True)
 
 
 def normalize_url(url: str) -> str:
@@ -63,8 +87,23 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if url.startswith("postgresql+psycopg2://"):
+        _refuse_plain_at_sign(url)
         return create_engine(url, pool_pre_ping=True)
-    raise ValueError(f"unsupported store URL {url!r}: use sqlite:///PATH or postgresql://...")
+    raise ValueError(f"unsupported store URL {_scheme_and_url(url)}: use sqlite:///PATH or postgresql://...")
+
+
+def _scheme_and_url(url: str) -> str:
+    if "://" not in url:
+        return repr(masked_url(url))
+    return f"scheme {url.split('://', 1)[0]!r} in {masked_url(url)!r}"
+
+
+def _refuse_plain_at_sign(url: str) -> None:
+    """A plain "@" in the password makes the rest of the password the host name, which the driver
+    then prints in its error ("could not translate host name ...")."""
+    if "@" in (make_url(url).host or ""):
+        raise ValueError(f"malformed store URL {masked_url(url)!r}: "
+                         "write an '@' of the user name or password as %40")
 
 
 class CandleStore:
@@ -177,6 +216,50 @@ class CandleStore:
             ).one()
         return row[0], row[1]
 
+    def delete_bars(self, symbol: str, intervals: Sequence[str], start: int, end: int) -> dict[str, int]:
+        """Delete the candles, indicator values and signals of ``symbol`` at ``intervals`` with
+        start <= bar_start < end, in one transaction; returns the rows deleted per table.
+
+        For bars that should never have been stored (``candleflow bars delete``): given a base
+        interval and the intervals built on it, nothing built from the deleted bars is left, so a
+        later run derives it again.
+        """
+        deleted = dict.fromkeys(("candles", "indicator_values", "signals"), 0)
+        with self.engine.begin() as conn:
+            for interval in intervals:
+                where, params = _symbols_in_window([symbol], interval, start, end)
+                for table in deleted:
+                    cursor = execute_sql(conn, f"DELETE FROM {table} WHERE {where}", params)
+                    deleted[table] += cursor.rowcount
+        return deleted
+
+    def complete_ended_bars(self, symbols: Sequence[str], now: int,
+                            calendar: ExchangeSessions) -> dict[str, int]:
+        """Mark complete the stored bars of ``symbols`` still open whose window ended at or before
+        ``now`` (README, "Bars"); returns how many per symbol (symbols with none left out).
+
+        A run rewrites bars from its first new minute on, so a bar whose last minutes never came
+        (no trade, or the session's last trade before its end) stays as the run that wrote it left
+        it; this finishes it. The open bars are found through the partial index
+        ``idx_candles_incomplete``, which holds only them.
+        """
+        params: dict = {"now": int(now)}
+        where = f"NOT complete AND {in_clause('symbol', symbols, params, 's')} AND bar_start < %(now)s"
+        sql = f"SELECT {select_list(OPEN_BAR_DTYPES)} FROM candles WHERE {where}"
+        candles = schema.candles
+        finish = update(candles).where(candles.c.symbol == bindparam("b_symbol"),
+                                       candles.c.interval == bindparam("b_interval"),
+                                       candles.c.bar_start == bindparam("b_start")).values(complete=True)
+        with self.engine.begin() as conn:
+            open_bars = read_frame(conn, sql, params, OPEN_BAR_DTYPES)
+            if open_bars.empty:
+                return {}
+            ended = open_bars[bar_window_ends(open_bars, calendar) <= now]
+            if not ended.empty:
+                conn.execute(finish, [{"b_symbol": s, "b_interval": i, "b_start": t}
+                                      for s, i, t in ended.itertuples(index=False)])
+        return ended["symbol"].value_counts().to_dict()
+
 
 def _symbols_in_window(symbols: Sequence[str], interval: str, start: int | None,
                        end: int | None) -> tuple[str, dict]:
@@ -191,3 +274,4 @@ def _symbols_in_window(symbols: Sequence[str], interval: str, start: int | None,
         params["end"] = int(end)
         where += " AND bar_start < %(end)s"
     return where, params
+

@@ -23,8 +23,9 @@ __all__ = ["InvalidArgument", "RunNotFound", "TaskNotFound", "UnknownDomain", "d
 
 ERRORS_CAP = 100
 MAX_LIMIT = 1000
-RUN_ID_RE = re.compile(r"^[0-9a-f-]{8,64}$")
-TASK_ID_RE = re.compile(r"^[1-9][0-9]{0,18}$")
+#: Matched whole (``fullmatch``): ``re.match`` with "$" also accepts a trailing newline.
+RUN_ID_RE = re.compile(r"[0-9a-f-]{8,64}")
+TASK_ID_RE = re.compile(r"[1-9][0-9]{0,18}")
 MAX_TASK_ID = 2**31 - 1  # the id column is a 32-bit integer
 
 
@@ -48,14 +49,14 @@ class RunNotFound(LookupError):
 
 
 def parse_run_id(value: str) -> str:
-    if not isinstance(value, str) or not RUN_ID_RE.match(value):
+    if not isinstance(value, str) or not RUN_ID_RE.fullmatch(value):
         raise InvalidArgument("malformed run id: expected 8-64 characters of 0-9, a-f and '-'")
     return value
 
 
 def parse_task_id(value: str | int) -> int:
     text = str(value)
-    if isinstance(value, bool) or not TASK_ID_RE.match(text):
+    if isinstance(value, bool) or not TASK_ID_RE.fullmatch(text):
         raise InvalidArgument("malformed task id: expected a positive integer")
     return int(text)
 
