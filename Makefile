@@ -26,13 +26,22 @@ $(DAGSTER_HOME)/dagster.yaml: deploy/dagster-sqlite.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp $< $@
 
-## Main job on the embedded default (SQLite, synthetic candles) for the demo universe, then its signals.
+DEMO_LOG := $(CANDLEFLOW_HOME)/demo-run.log
+
+## Main job on the embedded default (SQLite, synthetic candles) for the demo universe, then a summary
+## of the run (stages, rows, run id, status) and its signals. Dagster's full event log goes to
+## DEMO_LOG; if the run fails, its tail is printed and make fails.
 demo: setup $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/candleflow universe sync config/universe-demo.txt
 	$(BIN)/candleflow preload --sessions 260
-	$(BIN)/dagster job execute -m candleflow.definitions -j market_data \
-		--tags "$$($(BIN)/candleflow universe range-tags)"
-	$(BIN)/candleflow signals
+	@mkdir -p $(dir $(DEMO_LOG))
+	@echo "dagster job execute -j market_data over the universe; event log in $(DEMO_LOG)"
+	@$(BIN)/dagster job execute -m candleflow.definitions -j market_data \
+		--tags "$$($(BIN)/candleflow universe range-tags)" >$(DEMO_LOG) 2>&1 \
+		|| { echo "the run failed; the end of its event log:"; tail -n 30 $(DEMO_LOG); echo; $(BIN)/python -m candleflow.instance.run_summary --log $(DEMO_LOG); exit 1; }
+	@$(BIN)/python -m candleflow.instance.run_summary --log $(DEMO_LOG)
+	@echo
+	@$(BIN)/candleflow signals
 
 ## The test suite; starts or installs the servers and the browser it needs first.
 test: $(BIN)/pytest

@@ -1,18 +1,20 @@
 """The ``candleflow`` command: manage the universe, preload history, show signals.
 
 Runs themselves go through Dagster (``dagster job execute``, the UI, schedules and sensors).
+Every command but ``status`` gets its parsed arguments and the settings (``candleflow/settings.py``),
+read once.
 """
 
 import argparse
 import json
-import os
 import sys
 from datetime import UTC, date, datetime, time
 
 import pandas as pd
 
-from candleflow.environment import console_script, store_url
+from candleflow.environment import console_script
 from candleflow.market.symbols import SymbolError, read_universe_file, require_known, validate_symbols
+from candleflow.settings import Settings, read_settings
 
 
 def _instance():
@@ -22,13 +24,13 @@ def _instance():
 
 
 def _universe(instance) -> list[str]:
-    from candleflow.assets.partitions import SYMBOLS_PARTITIONS_NAME
+    from candleflow.dagster_steps.partitions import SYMBOLS_PARTITIONS_NAME
 
     return list(instance.get_dynamic_partitions(SYMBOLS_PARTITIONS_NAME))
 
 
-def cmd_universe(args) -> int:
-    from candleflow.assets.partitions import SYMBOLS_PARTITIONS_NAME
+def cmd_universe(args, settings: Settings) -> int:
+    from candleflow.dagster_steps.partitions import SYMBOLS_PARTITIONS_NAME
 
     instance = _instance()
     current = _universe(instance)
@@ -37,7 +39,7 @@ def cmd_universe(args) -> int:
     elif args.action == "range-tags":
         if not current:
             raise SymbolError("the universe is empty: add symbols with `candleflow universe add`")
-        from candleflow.assets.partitions import partition_range_tags
+        from candleflow.dagster_steps.partitions import partition_range_tags
 
         print(json.dumps(partition_range_tags(current)))
     elif args.action == "add":
@@ -61,26 +63,25 @@ def cmd_universe(args) -> int:
     return 0
 
 
-def cmd_preload(args) -> int:
+def cmd_preload(args, settings: Settings) -> int:
     """Daily history from the synthetic source, ending the session before the last closed one."""
-    from candleflow.market.calendar import ExchangeSessions
     from candleflow.pipeline.history import preload_daily_history
     from candleflow.store import CandleStore
 
     symbols = validate_symbols(args.symbols) if args.symbols else _universe(_instance())
-    calendar = ExchangeSessions()
     through = date.fromisoformat(args.through) if args.through else None
-    store = CandleStore(store_url())
+    store = CandleStore(settings.domain_store_url)
     store.create_schema()
-    rows, first, last = preload_daily_history(store, calendar, symbols, args.sessions, args.seed, through)
+    seed = settings.seed if args.seed is None else args.seed
+    rows, first, last = preload_daily_history(store, settings.sessions(), symbols, args.sessions, seed, through)
     print(f"preloaded {rows} daily bars for {len(symbols)} symbols, sessions {first}..{last}")
     return 0
 
 
-def cmd_signals(args) -> int:
+def cmd_signals(args, settings: Settings) -> int:
     from candleflow.store import CandleStore
 
-    store = CandleStore(store_url())
+    store = CandleStore(settings.domain_store_url)
     store.create_schema()
     since = None
     if args.since:
@@ -102,7 +103,7 @@ def _short_terms(values: dict) -> str:
     return ", ".join(f"{k}={v:.4g}" for k, v in values.items())
 
 
-def cmd_retry_failed(args) -> int:
+def cmd_retry_failed(args, settings: Settings) -> int:
     """Re-run, in the same run chain, every symbol that has a FAILED tracking row in a run."""
     import subprocess
     import tempfile
@@ -110,12 +111,12 @@ def cmd_retry_failed(args) -> int:
 
     import yaml
 
-    from candleflow.sensors.tracking import continuation_request
+    from candleflow.defs.tracking.reconciler import continuation_request
     from candleflow.store import CandleStore
     from candleflow.tracking.queries import failed_partitions, parse_run_id
 
     run_id = parse_run_id(args.run_id)
-    store = CandleStore(store_url())
+    store = CandleStore(settings.domain_store_url)
     chains = failed_partitions(store.engine, run_id)
     if not chains:
         print(f"run {run_id}: no failed symbols")
@@ -138,7 +139,7 @@ def cmd_retry_failed(args) -> int:
     return 1 if failures else 0
 
 
-def cmd_prune_runs(args) -> int:
+def cmd_prune_runs(args, settings: Settings) -> int:
     from candleflow.instance.pruning import prune_runs
 
     run_ids = prune_runs(_instance(), args.older_than_days, dry_run=args.dry_run)
@@ -147,24 +148,23 @@ def cmd_prune_runs(args) -> int:
     return 0
 
 
-def cmd_bars_delete(args) -> int:
+def cmd_bars_delete(args, settings: Settings) -> int:
     """Delete a symbol's stored bars of an interval over whole exchange days, and every row built
     from them (coarser bars, indicator values, signals), so that a later run derives them again."""
     from datetime import timedelta
     from zoneinfo import ZoneInfo
 
     from candleflow.market.affected import built_on
-    from candleflow.market.calendar import ExchangeSessions
     from candleflow.store import CandleStore
 
     (symbol,) = validate_symbols([args.symbol])
     if args.start > args.end:
         raise ValueError(f"--from {args.start} is after --to {args.end}")
-    timezone = ZoneInfo(ExchangeSessions().timezone)
+    timezone = ZoneInfo(settings.sessions().timezone)
     start, end = (int(datetime.combine(day, time(), timezone).timestamp())
                   for day in (args.start, args.end + timedelta(days=1)))
     intervals = [args.interval, *built_on(args.interval)]
-    store = CandleStore(store_url())
+    store = CandleStore(settings.domain_store_url)
     store.create_schema()
     deleted = store.delete_bars(symbol, intervals, start, end)
     counts = ", ".join(f"{table} {rows}" for table, rows in deleted.items())
@@ -179,12 +179,11 @@ def _positive_days(value: str) -> float:
     return days
 
 
-def cmd_replay(args) -> int:
+def cmd_replay(args, settings: Settings) -> int:
     """Land a session's minutes as files, one minute at a time; with --execute, run each minute."""
     from pathlib import Path
 
-    from candleflow.assets.partitions import SYMBOLS_PARTITIONS_NAME
-    from candleflow.market.calendar import ExchangeSessions
+    from candleflow.dagster_steps.partitions import SYMBOLS_PARTITIONS_NAME
     from candleflow.sources.replay import replay, session_minutes
 
     instance = _instance()
@@ -192,9 +191,8 @@ def cmd_replay(args) -> int:
     if not symbols:
         raise SymbolError("the universe is empty: add symbols with `candleflow universe add` "
                           "or give --symbols")
-    calendar = ExchangeSessions()
-    minutes = session_minutes(symbols, date.fromisoformat(args.session), calendar,
-                              seed=int(os.environ.get("CANDLEFLOW_SEED", "7")),
+    calendar = settings.sessions()
+    minutes = session_minutes(symbols, date.fromisoformat(args.session), calendar, seed=settings.seed,
                               start=args.start, end=args.end)
     if args.execute:
         known = set(_universe(instance))
@@ -214,10 +212,10 @@ def cmd_replay(args) -> int:
 def _run_landed_minute(instance, landing, landed):
     """The ``market_data`` job in this process over the range of the minute's symbols, reading
     only that minute's files: the run the landing sensor would launch."""
-    from candleflow.assets.partitions import partition_range_tags
+    from candleflow.dagster_steps.partitions import partition_range_tags
     from candleflow.definitions import defs
     from candleflow.resources import LandingFolderCandles
-    from candleflow.sensors.landing import covering_range
+    from candleflow.defs.market_data.landing import covering_range
 
     symbols = covering_range(_universe(instance), set(landed.symbols))
     source = LandingFolderCandles(landing_dir=str(landing.resolve()), landed_since_ns=landed.landed_since_ns)
@@ -243,6 +241,8 @@ def _speed(value: str) -> float | None:
 
 
 def cmd_status(args) -> int:
+    """A program of its own (``candleflow/status_cli.py``): it reads its store URL (from
+    ``--store-url-file`` or the settings) and reports its errors with its own exit codes."""
     from candleflow.status_cli import main as status_main
 
     return status_main(args.rest)
@@ -264,7 +264,7 @@ def parser() -> argparse.ArgumentParser:
     preload.add_argument("--sessions", type=int, default=260)
     preload.add_argument("--through", help="last session to preload (default: the session before "
                          "the latest closed one)")
-    preload.add_argument("--seed", type=int, default=7)
+    preload.add_argument("--seed", type=int, help="seed of the synthetic source (default: CANDLEFLOW_SEED, 7)")
     preload.add_argument("--symbols", nargs="*", help="default: the universe")
     preload.set_defaults(func=cmd_preload)
 
@@ -323,8 +323,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.func is cmd_status:
+        return cmd_status(args)
     try:
-        return args.func(args)
+        return args.func(args, read_settings())
     except (SymbolError, ValueError, FileNotFoundError) as exc:
         print(f"candleflow: error: {exc}", file=sys.stderr)
         return 2

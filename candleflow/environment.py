@@ -1,26 +1,23 @@
-"""Environment variables candleflow reads, with their defaults (README.md, "Configuration"),
-and where this environment's console scripts are."""
+"""Where this environment's console scripts are, and the store URL of a command: a file's
+content or the settings' (``candleflow/settings.py``)."""
 
-import os
 import sys
 from pathlib import Path
 
+from candleflow.settings import read_settings
+
 
 def home_dir() -> Path:
-    """``CANDLEFLOW_HOME``, default ``./.candleflow``: where the embedded SQLite store lives."""
-    return Path(os.environ.get("CANDLEFLOW_HOME", ".candleflow")).resolve()
-
-
-def default_store_url() -> str:
-    return f"sqlite:///{home_dir() / 'candleflow.db'}"
+    """``CANDLEFLOW_HOME`` (default ``./.candleflow``), resolved."""
+    return read_settings().home.resolve()
 
 
 def store_url(url_file: str | None = None) -> str:
-    """The content of ``url_file`` if given, else ``CANDLEFLOW_STORE_URL`` if set, else the
-    embedded SQLite file under CANDLEFLOW_HOME."""
+    """The content of ``url_file`` if given, else the settings' domain store URL
+    (CANDLEFLOW_STORE_URL, else the embedded SQLite file under CANDLEFLOW_HOME)."""
     if url_file is not None:
         return read_url_file(url_file)
-    return os.environ.get("CANDLEFLOW_STORE_URL") or default_store_url()
+    return read_settings().domain_store_url
 
 
 def read_url_file(path: str) -> str:

@@ -5,7 +5,7 @@ from datetime import date
 import dagster as dg
 import pandas as pd
 
-from candleflow.assets.partitions import SYMBOLS_PARTITIONS_NAME, partition_range_tags
+from candleflow.dagster_steps.partitions import SYMBOLS_PARTITIONS_NAME, partition_range_tags
 from candleflow.definitions import defs
 from candleflow.market.calendar import ExchangeSessions
 from candleflow.pipeline.history import preload_daily_history

@@ -7,7 +7,12 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from candleflow.market.calendar import ExchangeSessions
+from candleflow.market.calendar import (
+    NEXT_SESSION,
+    PREVIOUS_SESSION,
+    ExchangeSessions,
+    session_index,
+)
 
 NEW_YORK = ZoneInfo("America/New_York")
 UTC = dt.timezone.utc
@@ -139,3 +144,24 @@ def test_constructing_again_is_cheap(xnys):
     for _ in range(100):
         ExchangeSessions("XNYS")
     assert time.perf_counter() - start < 0.05
+
+
+def test_regular_session_seconds_is_the_longest_regular_session(xnys):
+    assert xnys.regular_session_seconds == 390 * 60
+    assert ExchangeSessions("XLON", start=dt.date(2024, 1, 1)).regular_session_seconds == 510 * 60
+
+
+def test_session_index_of_bars_inside_between_and_around_sessions(xnys):
+    """Half day 11-29 (close 13:00) then Monday 12-02: a bar in regular hours, in the half day's
+    after hours, on the weekend, before the first and after the last session."""
+    sessions = xnys.sessions(dt.date(2024, 11, 29), dt.date(2024, 12, 2))
+    friday, monday = dt.date(2024, 11, 29), dt.date(2024, 12, 2)
+    times = np.array([new_york(friday, 9, 30), new_york(friday, 12, 59), new_york(friday, 13, 0),
+                      new_york(friday, 19, 59), new_york(dt.date(2024, 11, 30), 12, 0),
+                      new_york(monday, 15, 59), new_york(friday, 9, 29), new_york(monday, 16, 0)])
+    assert session_index(times, sessions).tolist() == [0, 0, -1, -1, -1, 1, -1, -1]
+    assert session_index(times, sessions, extended=True).tolist() == [0, 0, 0, 0, -1, 1, 0, 1]
+    assert session_index(times, sessions, outside=PREVIOUS_SESSION).tolist() == [0, 0, 0, 0, 0, 1, -1, 1]
+    assert session_index(times, sessions, outside=NEXT_SESSION).tolist() == [0, 0, 1, 1, 1, 1, 0, 2]
+    with pytest.raises(ValueError, match="outside must be one of"):
+        session_index(times, sessions, outside="nearest")

@@ -21,8 +21,8 @@ import pandas as pd
 import pytest
 from dagster import DagsterEventType
 
-from candleflow.assets.partitions import partition_range_tags
 from candleflow.celery_workers import LocalWorkers, delete_queue
+from candleflow.dagster_steps.partitions import partition_range_tags
 from candleflow.store import CandleStore
 from tests.pipeline_fixtures import ASSETS, SESSION, TABLES, materialized, prepared_store, statuses, table
 

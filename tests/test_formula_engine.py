@@ -204,7 +204,7 @@ def test_setup_errors_are_raised():
 def test_a_failing_symbol_does_not_affect_the_others(monkeypatch, caplog):
     panel = ramp_panel(200, bars=300)
     bad_first_close = float(panel.close[150, 0])
-    real = formula_functions._EMA
+    real = formula_functions.ROW_KERNELS["EMA"]
 
     def flaky(x, n):
         if x[0] == bad_first_close:
@@ -212,7 +212,7 @@ def test_a_failing_symbol_does_not_affect_the_others(monkeypatch, caplog):
         return real(x, n)
 
     flaky.__name__ = "EMA"
-    monkeypatch.setattr(formula_functions, "_EMA", flaky)
+    monkeypatch.setitem(formula_functions.ROW_KERNELS, "EMA", flaky)
     with caplog.at_level(logging.WARNING, logger="candleflow.formula"):
         res = evaluate_scans([Scan("e", "close > ema(close, 10)"), Scan("u", "close > close[1]")], {"1d": panel})
     bad = res[150]
@@ -243,7 +243,7 @@ def test_notes_of_several_scans_are_listed():
 def test_errors_of_several_scans_are_joined(monkeypatch):
     panel = ramp_panel(3, bars=60)
     bad_first_close = float(panel.close[1, 0])
-    real = formula_functions._EMA
+    real = formula_functions.ROW_KERNELS["EMA"]
 
     def flaky(x, n):
         if x[0] == bad_first_close:
@@ -251,7 +251,7 @@ def test_errors_of_several_scans_are_joined(monkeypatch):
         return real(x, n)
 
     flaky.__name__ = "EMA"
-    monkeypatch.setattr(formula_functions, "_EMA", flaky)
+    monkeypatch.setitem(formula_functions.ROW_KERNELS, "EMA", flaky)
     res = evaluate_scans([Scan("a", "close > ema(close, 3)"), Scan("b", "close > ema(close, 4)")], {"1d": panel})
     assert res[1].error == "scan 'a': EMA: boom 3; scan 'b': EMA: boom 4"
     assert res[1].notes == []

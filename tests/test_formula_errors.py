@@ -5,12 +5,9 @@ import builtins
 import pytest
 
 from candleflow.formula import FormulaError, compile_formula
+from candleflow.formula.functions import FUNCTIONS
 
-FUNCTION_LIST = (
-    "sma, ema, rsi, macd, macd_signal, macd_hist, bb_upper, bb_middle, bb_lower, atr, highest, lowest, "
-    "change, pct_change, crossover, crossunder, bars_since, any_of, all_of, abs, min, max, rank, "
-    "percentile, zscore, tf"
-)
+FUNCTION_LIST = ", ".join(FUNCTIONS)  # in the order they are declared
 
 CORPUS = [
     # unknown names and functions, with suggestions

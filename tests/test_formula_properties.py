@@ -24,7 +24,7 @@ from candleflow.formula import (
     evaluate_expression,
     evaluate_scans,
 )
-from candleflow.formula import evaluator, kernels
+from candleflow.formula import block_evaluator, kernels
 from candleflow.formula.functions import FUNCTIONS
 
 DAY = 86400
@@ -413,7 +413,7 @@ def test_shared_indicator_results_do_not_depend_on_array_ids(monkeypatch):
     parts = {"a": "macd(271.815)", "b": "macd(vwap[3])", "c": "bb_upper(776, n=6, k=0.0)",
              "d": "bb_upper(close, n=6, k=0.0)", "e": "macd_signal(271.815)", "f": "macd_signal(vwap[3])"}
     expected = {name: evaluate_expression(t, PANELS, "1h") for name, t in parts.items()}
-    monkeypatch.setattr(evaluator, "id", lambda obj: 0, raising=False)
+    monkeypatch.setattr(block_evaluator, "id", lambda obj: 0, raising=False)
     got = evaluate_expression("macd(271.815) * (macd(vwap[3]) + bb_upper(776, n=6, k=0.0))", PANELS, "1h")
     np.testing.assert_array_equal(got, expected["a"] * (expected["b"] + expected["c"]))
     got = evaluate_expression("macd_signal(271.815) - macd_signal(vwap[3]) + bb_upper(776, n=6, k=0.0) - "

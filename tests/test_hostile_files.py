@@ -6,11 +6,11 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from candleflow.defs.market_data.landing import landing_folder_sensor
 from candleflow.market.calendar import ExchangeSessions
 from candleflow.market.indicators import DEFAULT_INDICATORS
 from candleflow.pipeline.stages import PipelineContext, ingest_candles
 from candleflow.resources import LandingFolderCandles
-from candleflow.sensors.landing import landing_folder_sensor
 from candleflow.sources.files import FileSource
 from candleflow.sources.landed import landed_files
 

@@ -12,7 +12,6 @@ from candleflow.formula import functions as formula_functions
 from candleflow.formula import kernels
 from candleflow.market.calendar import ExchangeSessions
 from candleflow.market.indicators import DEFAULT_INDICATORS
-from candleflow.pipeline import stages
 from candleflow.pipeline.scan_config import ConfiguredScan
 from candleflow.pipeline.stages import STAGES, PipelineContext, run_stages
 from candleflow.pipeline.window import window_between
@@ -27,7 +26,7 @@ SLEEP_S = 0.6  # longer than the limit: the step that sleeps always runs past it
 def slow_ema_for(monkeypatch, first_close: float | None = None) -> list[float]:
     """Make TA-Lib's EMA of the scans sleep past the limit on the series starting with
     ``first_close`` (every series if None). Returns the first values of the series it slept on."""
-    real = formula_functions._EMA
+    real = formula_functions.ROW_KERNELS["EMA"]
     slept = []
 
     def ema(x, n):
@@ -37,7 +36,7 @@ def slow_ema_for(monkeypatch, first_close: float | None = None) -> list[float]:
         return real(x, n)
 
     ema.__name__ = "EMA"
-    monkeypatch.setattr(formula_functions, "_EMA", ema)
+    monkeypatch.setitem(formula_functions.ROW_KERNELS, "EMA", ema)
     return slept
 
 
@@ -119,7 +118,7 @@ def test_the_pipeline_passes_its_limit_and_keeps_the_other_symbols(store_url, mo
     assert set(zip(before["scan"], before["symbol"])) >= {("fast", "AAA"), ("fast", "BBB")}
     store.replace_signals(before[:0], ["fast"], ["BBB"], 0)  # BBB's must be written again
 
-    monkeypatch.setattr(stages, "SCAN_TIME_LIMIT_S", LIMIT_S)
+    ctx.scan_time_limit_s = LIMIT_S
     slow_ema_for(monkeypatch)
     second = run_stages(ctx, STAGES, ["AAA", "BBB"], window)[-1]
     assert second.failed == {"AAA": "AAA: scan 'slow' exceeded its time limit of 0.5 s"}

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import inspect
 from test_replay_incremental import run_landed
 
-from candleflow.assets.partitions import SYMBOLS_PARTITIONS_NAME
+from candleflow.dagster_steps.partitions import SYMBOLS_PARTITIONS_NAME
 from candleflow.market.calendar import ExchangeSessions
 from candleflow.resources import PipelineSettings
 from tests.pipeline_fixtures import SESSION, prepared_store, run_pipeline, sqlite_instance

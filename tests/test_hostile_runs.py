@@ -7,14 +7,14 @@ import uuid
 import dagster as dg
 import pandas as pd
 
-from candleflow.assets.partitions import ROOT_RUN_TAG, SYMBOLS_PARTITIONS_NAME
+from candleflow.dagster_steps.partitions import ROOT_RUN_TAG, SYMBOLS_PARTITIONS_NAME
 from candleflow.definitions import defs
-from candleflow.jobs.sharded import market_data_sharded_job
-from candleflow.pipeline import stages
+from candleflow.defs.market_data.sharded import market_data_sharded_job
+from candleflow.defs.tracking.reconciler import tracking_reconciler
+from candleflow.pipeline import stage_functions
 from candleflow.pipeline.result import StageResult
 from candleflow.pipeline.tracked import RunTracker
 from candleflow.resources import PipelineSettings, StoreResource, SyntheticCandles
-from candleflow.sensors.tracking import tracking_reconciler
 from candleflow.store import CandleStore
 from candleflow.tracking.service import TrackingService
 from tests.pipeline_fixtures import (
@@ -78,7 +78,7 @@ def dead_attempt(store_url: str, run_id: str, symbols) -> RunTracker:
 
 
 def test_run_fails_when_its_only_symbol_fails_in_a_later_stage(tmp_path, store_url, monkeypatch):
-    monkeypatch.setattr(stages, "derive_bars", refusing(stages.derive_bars, "AAPL"))
+    monkeypatch.setattr(stage_functions, "derive_bars", refusing(stage_functions.derive_bars, "AAPL"))
     store = prepared_store(store_url, ["AAPL"])
     with sqlite_instance(tmp_path) as instance:
         result = run_pipeline(instance, store_url, ["AAPL"], raise_on_error=False)
@@ -94,8 +94,8 @@ def test_run_fails_when_its_only_symbol_fails_in_a_later_stage(tmp_path, store_u
 
 
 def test_run_fails_when_each_symbol_fails_in_a_different_stage(tmp_path, store_url, monkeypatch):
-    monkeypatch.setattr(stages, "derive_bars", refusing(stages.derive_bars, "AAA"))
-    monkeypatch.setattr(stages, "compute_indicators", refusing(stages.compute_indicators, "BBB"))
+    monkeypatch.setattr(stage_functions, "derive_bars", refusing(stage_functions.derive_bars, "AAA"))
+    monkeypatch.setattr(stage_functions, "compute_indicators", refusing(stage_functions.compute_indicators, "BBB"))
     store = prepared_store(store_url, ["AAA", "BBB"])
     with sqlite_instance(tmp_path) as instance:
         result = run_pipeline(instance, store_url, ["AAA", "BBB"], raise_on_error=False)
@@ -109,7 +109,7 @@ def test_run_fails_when_each_symbol_fails_in_a_different_stage(tmp_path, store_u
 
 
 def test_sharded_run_fails_when_every_symbol_failed_before_the_scans(tmp_path, store_url, monkeypatch):
-    monkeypatch.setattr(stages, "derive_bars", refusing(stages.derive_bars, "AAPL"))
+    monkeypatch.setattr(stage_functions, "derive_bars", refusing(stage_functions.derive_bars, "AAPL"))
     store = prepared_store(store_url, ["AAPL"])
     with sqlite_instance(tmp_path) as instance:
         instance.add_dynamic_partitions(SYMBOLS_PARTITIONS_NAME, ["AAPL"])

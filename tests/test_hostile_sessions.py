@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from pipeline_fixtures import materialized, sqlite_instance
 
-from candleflow.assets.partitions import SYMBOLS_PARTITIONS_NAME, partition_range_tags
 from candleflow.cli import main
+from candleflow.dagster_steps.partitions import SYMBOLS_PARTITIONS_NAME, partition_range_tags
 from candleflow.definitions import defs
 from candleflow.market.calendar import ExchangeSessions
 from candleflow.market.checks import ohlc_consistent

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from candleflow.assets.partitions import SYMBOLS_PARTITIONS_NAME, partition_range_tags
+from candleflow.dagster_steps.partitions import SYMBOLS_PARTITIONS_NAME, partition_range_tags
 from candleflow.definitions import defs
 from candleflow.market.frames import as_candle_frame, empty_candles
 from candleflow.market.indicators import _long_frame

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
 
+from candleflow.defs.market_data.readiness import outbox_path, signals_ready_sensor
 from candleflow.market.calendar import ExchangeSessions
 from candleflow.market.validation import format_utc
-from candleflow.sensors.readiness import outbox_path, signals_ready_sensor
 from tests.pipeline_fixtures import PREVIOUS_SESSION, SESSION, prepared_store, run_pipeline, sqlite_instance
 
 SYMBOLS = ["AAA", "BBB", "CCC"]

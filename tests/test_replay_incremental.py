@@ -13,11 +13,11 @@ import pytest
 from pipeline_fixtures import SESSION, prepared_store, sqlite_instance
 from test_bars import reference
 
-from candleflow.assets.partitions import SYMBOLS_PARTITIONS_NAME, partition_range_tags
+from candleflow.dagster_steps.partitions import SYMBOLS_PARTITIONS_NAME, partition_range_tags
 from candleflow.definitions import defs
+from candleflow.defs.market_data.landing import covering_range
 from candleflow.market.calendar import ExchangeSessions
 from candleflow.resources import LandingFolderCandles, PipelineSettings, StoreResource
-from candleflow.sensors.landing import covering_range
 from candleflow.sources.replay import replay, session_minutes
 
 SYMBOLS = ["AAA", "BBB", "CCC"]

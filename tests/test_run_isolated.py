@@ -4,7 +4,7 @@ import pandas as pd
 
 from candleflow.market.calendar import ExchangeSessions
 from candleflow.market.indicators import DEFAULT_INDICATORS
-from candleflow.pipeline import stages
+from candleflow.pipeline import stage_functions
 from candleflow.pipeline.result import StageResult, run_isolated
 from candleflow.pipeline.scan_config import load_scans
 from candleflow.pipeline.stages import PipelineContext, run_stages
@@ -29,14 +29,14 @@ def test_every_symbol_failing_gives_the_shape_of_an_empty_batch():
 
 
 def test_derived_bars_with_every_symbol_failing(tmp_path, monkeypatch):
-    derive_bars = stages.derive_bars
+    derive_bars = stage_functions.derive_bars
 
     def breaks_on_any_bars(bars, *args):
         if len(bars):
             raise ValueError("cannot derive")
         return derive_bars(bars, *args)
 
-    monkeypatch.setattr(stages, "derive_bars", breaks_on_any_bars)
+    monkeypatch.setattr(stage_functions, "derive_bars", breaks_on_any_bars)
     store = CandleStore(f"sqlite:///{tmp_path / 'store.db'}")
     store.create_schema()
     calendar = ExchangeSessions()

@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from candleflow.assets.partitions import SYMBOLS_PARTITIONS_NAME
+from candleflow.dagster_steps.partitions import SYMBOLS_PARTITIONS_NAME
+from candleflow.defs.market_data.landing import landing_folder_sensor
+from candleflow.defs.market_data.schedules import daily_after_close
 from candleflow.resources import LandingFolderCandles, PipelineSettings, SyntheticCandles
-from candleflow.sensors.daily_schedule import daily_after_close
-from candleflow.sensors.landing import landing_folder_sensor
 
 NEW_YORK = ZoneInfo("America/New_York")
 HEADER = "symbol,ts,open,high,low,close,volume\n"

@@ -8,9 +8,10 @@ import dagster as dg
 import psycopg2
 import pytest
 
-from candleflow.assets.partitions import ROOT_RUN_TAG
+from candleflow.dagster_steps.partitions import ROOT_RUN_TAG
+from candleflow.defs.tracking.reconciler import tracking_reconciler
+from candleflow.defs.tracking.run_sensors import tracking_on_run_failure
 from candleflow.resources import LandingFolderCandles, StoreResource
-from candleflow.sensors.tracking import tracking_on_run_failure, tracking_reconciler
 from candleflow.store import CandleStore
 from candleflow.tracking.queries import job_status, list_tasks
 from candleflow.tracking.service import TrackingService
@@ -160,7 +161,7 @@ def test_reconciler_requeues_stale_rows_and_reruns_them(tmp_path):
 
 @pytest.mark.parametrize("days,expected", [(30, 0), (0, 2)])
 def test_retention_job(tmp_path, days, expected):
-    from candleflow.sensors.tracking import tracking_retention
+    from candleflow.defs.tracking.retention import tracking_retention
 
     store_url = f"sqlite:///{tmp_path / 'store.db'}"
     CandleStore(store_url).create_schema()
@@ -175,7 +176,7 @@ def test_retention_job(tmp_path, days, expected):
 
 
 def test_canceled_run_sensor_cancels_open_rows(tmp_path):
-    from candleflow.sensors.tracking import tracking_on_run_canceled
+    from candleflow.defs.tracking.run_sensors import tracking_on_run_canceled
 
     store_url = f"sqlite:///{tmp_path / 'store.db'}"
     CandleStore(store_url).create_schema()

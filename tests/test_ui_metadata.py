@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 from PIL import Image
 
-from candleflow.assets.charts import MAX_CHARTS, chart_symbols
+from candleflow.dagster_steps.charts import MAX_CHARTS, chart_symbols
 from candleflow.definitions import defs
 from candleflow.pipeline.result import StageResult
 from tests.pipeline_fixtures import ASSETS, prepared_store, run_pipeline, sqlite_instance

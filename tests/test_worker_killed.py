@@ -14,8 +14,8 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from candleflow.assets.partitions import ROOT_RUN_TAG
-from candleflow.sensors.tracking import HEARTBEAT_TIMEOUT_S, requeue_requests
+from candleflow.dagster_steps.partitions import ROOT_RUN_TAG
+from candleflow.defs.tracking.reconciler import HEARTBEAT_TIMEOUT_S, requeue_requests
 from candleflow.store import CandleStore
 from candleflow.tracking.reconcile import reconcile
 from tests.pipeline_fixtures import TABLES, statuses, table

@@ -26,11 +26,13 @@ from candleflow.bench.procmem import PeakMemorySampler
 from candleflow.bench.universe_day import bench_symbols, median_figures, prepare, universe_day
 from candleflow.celery_workers import LocalWorkers, delete_queue
 from candleflow.environment import console_script
-from candleflow.jobs.celery_settings import DEFAULT_BACKEND, DEFAULT_BROKER
+from candleflow.settings import Settings
 
 CELERY_FIGURES = ("wall_seconds", "peak_memory_mb", "tracking_seconds", "dagster_and_celery_seconds",
                   "dagster_and_celery_share")
 CELERY_PER_STAGE = ("stage_seconds", "slowest_step_stage_seconds")
+#: This machine's RabbitMQ: the default broker and backend.
+DEFAULTS = Settings()
 
 
 def timed_celery_run(env: dict[str, str], workers: LocalWorkers, shard_size: int) -> dict:
@@ -101,13 +103,13 @@ def celery_day(symbols: int, runs: int, workers: int = 2, shard_size: int = 0, h
     for _ in range(runs):
         with tempfile.TemporaryDirectory(prefix="candleflow-bench-") as tmp:
             queue = f"candleflow-bench-{uuid.uuid4().hex[:8]}"
-            env = {**prepare(Path(tmp), "postgres", universe, history, databases="candleflow_bench_celery"), "CANDLEFLOW_CELERY_BROKER": DEFAULT_BROKER,
-                   "CANDLEFLOW_CELERY_BACKEND": DEFAULT_BACKEND, "CANDLEFLOW_CELERY_QUEUE": queue}
+            env = {**prepare(Path(tmp), "postgres", universe, history, databases="candleflow_bench_celery"), "CANDLEFLOW_CELERY_BROKER": DEFAULTS.celery_broker,
+                   "CANDLEFLOW_CELERY_BACKEND": DEFAULTS.celery_backend, "CANDLEFLOW_CELERY_QUEUE": queue}
             try:
                 with LocalWorkers(env, queue, Path(tmp) / "workers", count=workers) as local:
                     results.append(timed_celery_run(env, local, shard_size))
             finally:
-                delete_queue(DEFAULT_BROKER, queue)
+                delete_queue(DEFAULTS.celery_broker, queue)
     multiprocess = universe_day(symbols, "postgres", runs, history)
     return {"workload": "celery-day", "symbols": symbols, "storage": "postgres", "history_sessions": history,
             "celery": {"workers": workers, "shard_size": shard_size, "runs": results,

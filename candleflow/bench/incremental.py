@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from candleflow.assets.partitions import partition_range_tags
+from candleflow.dagster_steps.partitions import partition_range_tags
 from candleflow.bench.universe_day import bench_symbols, median_figures, prepare, run_figures
 from candleflow.environment import console_script
 from candleflow.market.calendar import ExchangeSessions
@@ -33,7 +33,7 @@ from candleflow.market.indicators import DEFAULT_INDICATORS
 from candleflow.pipeline.scan_config import load_scans
 from candleflow.pipeline.stages import STAGES, PipelineContext, run_stages
 from candleflow.pipeline.window import window_of_bars
-from candleflow.sensors.landing import LandingMark, covering_range, minute_run_config
+from candleflow.defs.market_data.landing import LandingMark, covering_range, minute_run_config
 from candleflow.sources.files import FileSource
 from candleflow.sources.landed import landed_files
 from candleflow.sources.replay import land_minute, session_minutes

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psycopg2
 
-from candleflow.assets.partitions import partition_range_tags
+from candleflow.dagster_steps.partitions import partition_range_tags
 from candleflow.bench.procmem import PeakMemorySampler
 from candleflow.environment import console_script
 

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from .engine import Scan, evaluate_scans
+from .scan_runner import Scan, evaluate_scans
 from .panel import BarPanel
 
 FORMULAS: tuple[tuple[str, str], ...] = (

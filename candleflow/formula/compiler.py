@@ -1,4 +1,4 @@
-"""Compiled formulas: the node tree plus what the engine needs to know up front (the terms to
+"""Compiled formulas: the node tree plus what the scan runner needs to know up front (the terms to
 report with a match, the intervals referenced, the history required)."""
 
 from __future__ import annotations
@@ -8,13 +8,10 @@ from dataclasses import dataclass, field
 
 from ..market.intervals import INTRADAY_SECONDS, check_interval
 from .errors import FormulaError
-from .functions import CROSS_SECTION, FUNCTIONS, TIMEFRAME
+from .functions import CROSS_SECTION, TIMEFRAME
 from .limits import MAX_HISTORY_BARS, SESSION_SECONDS, WARMUP_BARS
 from .nodes import COND, NUMBER, Call, Field, Node, Offset, walk
 from .parser import parse
-
-_TF = FUNCTIONS["tf"]
-
 
 def _seconds(interval: str) -> int:
     return INTRADAY_SECONDS.get(interval, SESSION_SECONDS)
@@ -33,11 +30,11 @@ def is_timeframe(node: Node) -> bool:
     return isinstance(node, Call) and node.spec.category == TIMEFRAME
 
 
-def wrap_timeframes(node: Node, chain: tuple[str, ...]) -> Node:
+def wrap_timeframes(node: Node, chain: tuple[Call, ...]) -> Node:
     """``node`` seen from outside the tf(...) calls of ``chain`` (outermost first)."""
-    for iv in reversed(chain):
+    for timeframe in reversed(chain):
         inner = node
-        node = Call(_TF, (iv, inner), inner.pos)
+        node = Call(timeframe.spec, (timeframe.args[0], inner), inner.pos)
         node.kind = inner.kind
     return node
 
@@ -116,13 +113,12 @@ class CompiledFormula:
         return dict(got)
 
 
-def _terms(node: Node, chain: tuple[str, ...], out: dict[str, Node]) -> None:
+def _terms(node: Node, chain: tuple[Call, ...], out: dict[str, Node]) -> None:
     if is_timeframe(node):
-        iv, x = node.args
         if node.kind == NUMBER:
             t = wrap_timeframes(node, chain)
             out.setdefault(t.key, t)
-        _terms(x, chain + (iv,), out)
+        _terms(node.args[1], chain + (node,), out)
         return
     if node.kind == NUMBER and not node.is_const and isinstance(node, (Field, Offset, Call)):
         t = wrap_timeframes(node, chain)

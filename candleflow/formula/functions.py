@@ -5,7 +5,9 @@ the lookback (bars of history before the current bar that one value needs, as TA
 whether the function is *smoothed* (recursive, so it needs a warm-up), where it runs (per row on
 2-D blocks, across symbols, or on another interval) and the implementation. The parser binds and
 checks arguments from these declarations; the history inference reads the lookbacks; the evaluator
-calls the implementations. Nothing else lists functions.
+calls the implementations. Nothing else lists functions: the indicator functions (sma, ema, rsi,
+macd*, bb_*, atr) are declared with their indicators in ``candleflow.market.indicator_registry``
+and registered here from it (``indicator_functions``).
 
 Implementations take the evaluation context and the bound arguments in declaration order: series
 and condition arguments arrive as 2-D float64 arrays (symbols x bars), literal arguments as Python
@@ -17,28 +19,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import talib
-
-
-def _ta(name: str):
-    """The TA-Lib function without talib's pandas/polars dispatch wrapper (same results on
-    float64 arrays, a few microseconds less per call, which adds up over thousands of symbols)."""
-    fn = getattr(talib, name)
-    return getattr(fn, "__wrapped__", fn)
-
-
-_EMA, _RSI, _MACD, _BBANDS, _ATR = (_ta(n) for n in ("EMA", "RSI", "MACD", "BBANDS", "ATR"))
-
+from ..market.indicator_registry import INDICATORS, SERIES, WINDOW, Indicator
+from ..market.indicator_registry import NUMBER as LITERAL
 from . import kernels as k
 from .limits import MAX_WINDOW
 from .nodes import COND, NUMBER
 
-# parameter kinds
-SERIES = "series"  # a numeric expression (a constant is broadcast to a series)
+# parameter kinds; SERIES (a numeric expression, a constant is broadcast to a series), WINDOW (a
+# whole-number literal, in bars) and LITERAL (a number literal) are the indicator_registry's kinds
 CONDITION = "condition"  # a condition expression
 ANY = "any"  # a numeric or condition expression
-WINDOW = "window"  # a whole-number literal, in bars
-LITERAL = "number"  # a number literal
 INTERVAL = "interval"  # an interval string literal
 
 # where a function runs
@@ -77,6 +67,9 @@ class Function:
     lookback: Callable[[dict], int] = lambda a: 0
     smoothed: bool = False
     category: str = ROWWISE
+    #: A cross section whose values are ranks (1 = highest, whole numbers): ``f(x) <= K`` (and
+    #: <, >, >=, either side) is evaluated as a top-K test by partition instead of a full ranking.
+    top_k: bool = False
     #: ``rsi(14)`` means ``rsi(close, 14)``: a leading series parameter with a default may be
     #: skipped when the first argument is a number literal.
     optional_leading_series: bool = False
@@ -113,25 +106,63 @@ def _n(default: object = REQUIRED, lo: int = 2) -> Param:
     return Param("n", WINDOW, default, lo, MAX_WINDOW)
 
 
-# ------------------------------------------------------------------ implementations
+# ------------------------------------------------------------------ indicator functions
+
+#: The function each indicator's formula functions run on one symbol's run of bars (through
+#: ``ctx.talib``), by indicator name: the registry's (TA-Lib's). A table, so that a test can make
+#: one fail.
+ROW_KERNELS: dict[str, Callable] = {name: i.compute for name, i in INDICATORS.items() if i.functions}
+#: Indicators computed on the whole 2-D block at once instead (same values as TA-Lib to ~1e-12):
+#: SMA as cumulative sums.
+BLOCK_KERNELS: dict[str, Callable] = {"SMA": lambda x, n: k.sma(x, n)}
 
 
-def _ta1(ctx, fn, x, *params):
-    return ctx.talib(fn, [x], params, 1)[0]
+def _indicator_impl(indicator: Indicator, output: int) -> Callable:
+    """Output ``output`` of ``indicator``, from the bound arguments of one of its functions."""
+    names = [a.name for a in indicator.arguments]
+    series = [a.kind == SERIES for a in indicator.arguments]
+    fields = indicator.inputs[sum(series):]  # the inputs no argument gives
+    n_out = len(indicator.outputs)
+
+    def impl(ctx, *args):
+        bound = dict(zip(names, args))
+        inputs = [*(a for a, is_series in zip(args, series) if is_series), *map(ctx.field, fields)]
+        params = tuple(indicator.parameters_from(bound).values())
+        block = BLOCK_KERNELS.get(indicator.name)
+        if block is not None:
+            return block(*inputs, *params)
+
+        def run() -> list:
+            return ctx.talib(ROW_KERNELS[indicator.name], inputs, params, n_out)
+
+        if n_out == 1:
+            return run()[0]
+        if len(inputs) > 1:  # memo_for keys on one array
+            return run()[output]
+        # the outputs of one computation, shared by the functions of the same arguments
+        return ctx.memo_for(inputs[0], (indicator.name, *params), run)[output]
+
+    return impl
 
 
-def _macd(ctx, x, fast, slow, signal, out: int):
-    res = ctx.memo_for(x, ("MACD", fast, slow, signal), lambda: ctx.talib(_MACD, [x], (fast, slow, signal), 3))
-    return res[out]
+def indicator_functions(indicator: Indicator) -> list[Function]:
+    """The language's functions of ``indicator`` (``indicator_registry``), one per output it
+    exposes, with its arguments as parameters."""
+    params = tuple(
+        Param(a.name, a.kind, REQUIRED if a.default is None else a.default, a.min,
+              MAX_WINDOW if a.max is None and a.kind == WINDOW else a.max)
+        for a in indicator.arguments
+    )
+    return [
+        Function(f.name, params, NUMBER, f.summary, _indicator_impl(indicator, f.output),
+                 lambda a: indicator.lookback(indicator.parameters_from(a)), smoothed=indicator.smoothed,
+                 optional_leading_series=bool(params) and params[0].kind == SERIES and not params[0].required,
+                 check=indicator.check, example=f.example)
+        for f in indicator.functions
+    ]
 
 
-def _bbands(ctx, x, n, kk, out: int):
-    res = ctx.memo_for(x, ("BBANDS", n, float(kk)), lambda: ctx.talib(_BBANDS, [x], (n, float(kk), float(kk), 0), 3))
-    return res[out]
-
-
-def _atr(ctx, n):
-    return ctx.talib(_ATR, [ctx.field("high"), ctx.field("low"), ctx.field("close")], (n,), 1)[0]
+# ------------------------------------------------------------------ other implementations
 
 
 def _crossover(ctx, a, b):
@@ -146,59 +177,11 @@ def _crossunder(ctx, a, b):
     return k.kleene_and(now, before)
 
 
-def _macd_check(a: dict) -> str | None:
-    if a["fast"] >= a["slow"]:
-        return f"needs fast < slow, got fast={a['fast']}, slow={a['slow']}"
-    return None
-
-
-_MACD_PARAMS = (
-    _x(),
-    Param("fast", WINDOW, 12, 2, MAX_WINDOW),
-    Param("slow", WINDOW, 26, 2, MAX_WINDOW),
-    Param("signal", WINDOW, 9, 1, MAX_WINDOW),
-)
-_BB_PARAMS = (_x(), _n(20), Param("k", LITERAL, 2, 0, 10))
-
-
-def _macd_lookback(a: dict) -> int:
-    return (a["slow"] - 1) + (a["signal"] - 1)
-
-
 # ------------------------------------------------------------------ declarations
 
-_register(Function("sma", (_x(), _n()), NUMBER, "simple moving average (TA-Lib SMA)",
-                   lambda c, x, n: k.sma(x, n), lambda a: a["n"] - 1, example="sma(close, 20)"))
-_register(Function("ema", (_x(), _n()), NUMBER,
-                   "exponential moving average (TA-Lib EMA: seeded with the SMA of the first n)",
-                   lambda c, x, n: _ta1(c, _EMA, x, n), lambda a: a["n"] - 1, smoothed=True,
-                   example="ema(close, 20)"))
-_register(Function("rsi", (Param("x", SERIES, "close"), _n(14)), NUMBER,
-                   "relative strength index (TA-Lib RSI, Wilder smoothing); rsi(14) = rsi(close, 14)",
-                   lambda c, x, n: _ta1(c, _RSI, x, n), lambda a: a["n"], smoothed=True,
-                   optional_leading_series=True, example="rsi(14)"))
-_register(Function("macd", _MACD_PARAMS, NUMBER, "MACD line: EMA(fast) - EMA(slow) (TA-Lib MACD)",
-                   lambda c, x, f, s, g: _macd(c, x, f, s, g, 0), _macd_lookback, smoothed=True,
-                   check=_macd_check, example="macd(close)"))
-_register(Function("macd_signal", _MACD_PARAMS, NUMBER, "MACD signal line: EMA(signal) of the MACD line",
-                   lambda c, x, f, s, g: _macd(c, x, f, s, g, 1), _macd_lookback, smoothed=True,
-                   check=_macd_check, example="macd_signal(close)"))
-_register(Function("macd_hist", _MACD_PARAMS, NUMBER, "MACD histogram: MACD line - signal line",
-                   lambda c, x, f, s, g: _macd(c, x, f, s, g, 2), _macd_lookback, smoothed=True,
-                   check=_macd_check, example="macd_hist(close)"))
-_register(Function("bb_upper", _BB_PARAMS, NUMBER,
-                   "upper Bollinger band: SMA(n) + k * population std (TA-Lib BBANDS)",
-                   lambda c, x, n, kk: _bbands(c, x, n, kk, 0), lambda a: a["n"] - 1,
-                   example="bb_upper(close, 20, 2)"))
-_register(Function("bb_middle", _BB_PARAMS, NUMBER, "middle Bollinger band: SMA(n)",
-                   lambda c, x, n, kk: _bbands(c, x, n, kk, 1), lambda a: a["n"] - 1,
-                   example="bb_middle(close, 20, 2)"))
-_register(Function("bb_lower", _BB_PARAMS, NUMBER,
-                   "lower Bollinger band: SMA(n) - k * population std (TA-Lib BBANDS)",
-                   lambda c, x, n, kk: _bbands(c, x, n, kk, 2), lambda a: a["n"] - 1,
-                   example="bb_lower(close, 20, 2)"))
-_register(Function("atr", (_n(14, lo=1),), NUMBER, "average true range of high/low/close (TA-Lib ATR, Wilder)",
-                   _atr, lambda a: a["n"], smoothed=True, example="atr(14)"))
+for _indicator in INDICATORS.values():
+    for _function in indicator_functions(_indicator):
+        _register(_function)
 _register(Function("highest", (_x(), _n(lo=1)), NUMBER, "highest value of the last n bars (this bar included)",
                    lambda c, x, n: k.rolling_max(x, n), lambda a: a["n"] - 1, example="highest(high, 20)"))
 _register(Function("lowest", (_x(), _n(lo=1)), NUMBER, "lowest value of the last n bars (this bar included)",
@@ -232,21 +215,19 @@ _register(Function("max", (Param("a", SERIES), Param("b", SERIES)), NUMBER, "the
                    lambda c, a, b: k.maximum(a, b), example="max(open, close)"))
 _register(Function("rank", (_x(),), NUMBER,
                    "rank of x across the symbols of the panel on this bar, 1 = highest, ties share the best rank",
-                   k.cs_rank, category=CROSS_SECTION, example="rank(pct_change(close, 20))"))
+                   k.cs_rank, category=CROSS_SECTION, top_k=True, example="rank(pct_change(close, 20))"))
 _register(Function("percentile", (_x(),), NUMBER,
-                   "percentile rank of x across the symbols on this bar, 0 = lowest, 100 = highest",
+                   "percentile rank of x across the symbols on this bar, 0 = lowest, 100 = highest: "
+                   "100 * (r - 1) / (N - 1), r the ascending rank with ties averaged, N the number of "
+                   "values; NaN if N < 2",
                    k.cs_percentile, category=CROSS_SECTION, example="percentile(volume)"))
 _register(Function("zscore", (_x(),), NUMBER,
-                   "(x - mean) / std of x across the symbols on this bar (population std)",
+                   "(x - mean) / std of x across the symbols on this bar (population std); NaN if the std "
+                   "is 0; computed on scaled values, so zscore(k * x) = zscore(x) for any k > 0",
                    k.cs_zscore, category=CROSS_SECTION, example="zscore(pct_change(close, 5))"))
 _register(Function("tf", (Param("interval", INTERVAL), Param("x", ANY)), "any",
                    "x on another (longer) interval: the value of its last completed bar before this bar",
                    None, category=TIMEFRAME, example='tf("1d", close)'))
 
 FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "volume", "vwap")
-
-
-def describe_functions() -> str:
-    """A one-line-per-function listing (for docs and error help)."""
-    return "\n".join(f"{f.signature:<45} {f.summary}" for f in FUNCTIONS.values())
 

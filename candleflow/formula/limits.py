@@ -1,5 +1,8 @@
 """Limits of the formula language. Formulas are user input: everything is capped."""
 
+from ..market.calendar import ExchangeSessions
+from ..market.indicator_registry import WARMUP_BARS as WARMUP_BARS
+
 #: Longest formula text accepted, in characters.
 MAX_LENGTH = 2000
 #: Deepest nesting of brackets and of sub-expressions.
@@ -12,14 +15,15 @@ MAX_WINDOW = 5000
 MAX_OFFSET = 1000
 #: Largest magnitude of the literal exponent of ``**``.
 MAX_EXPONENT = 10
-#: Extra bars of history loaded (when available, not required) once a path uses a smoothed
-#: (recursive) indicator, so that its values match a full-history computation.
-WARMUP_BARS = 250
+# WARMUP_BARS: extra bars of history loaded (when available, not required) once a path uses a
+# smoothed (recursive) indicator, so that its values match a full-history computation; declared
+# with the indicators (candleflow.market.indicator_registry).
 #: Largest history, in bars of one interval, that a formula may require.
 MAX_HISTORY_BARS = 20000
-#: Seconds of one daily session used to convert intraday lookbacks to daily bars (6.5 h regular
-#: US session; shorter than any 24 h market, so the conversion never asks for too few days).
-SESSION_SECONDS = 23400
+#: Seconds of one daily session used to convert intraday lookbacks to daily bars: the longest
+#: regular session of the default calendar, XNYS (6.5 h; shorter than any 24 h market, so the
+#: conversion never asks for too few days).
+SESSION_SECONDS = ExchangeSessions().regular_session_seconds
 #: Symbols evaluated together as one 2-D block.
 CHUNK_SYMBOLS = 128
 #: Wall-clock seconds one scan may take on one block of symbols, cross sections included (see

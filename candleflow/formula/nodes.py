@@ -2,8 +2,8 @@
 
 Every node has ``pos`` (character offset in the formula), ``kind`` ("number" or "cond") and a
 canonical text ``key``: the formula spelled in one normal form (calls with every argument, defaults
-included). Equal keys mean equal values, so ``key`` is the cache key of the evaluator and the name of
-a term in ``Match.values``.
+included). Equal keys mean equal values, so ``key`` is the cache key of the block evaluator and the
+name of a term in ``Match.values``.
 """
 
 from __future__ import annotations
@@ -131,8 +131,8 @@ class Neg(_Unary):
     PREFIX, KIND, PREC = "-", NUMBER, P_UNARY
 
 
-class Arith(Node):
-    """``left op right`` with op in + - * / **."""
+class _Binary(Node):
+    """``left op right``; subclasses set the kind, key and precedence."""
 
     __slots__ = ("op", "left", "right")
 
@@ -141,6 +141,22 @@ class Arith(Node):
         self.left = left
         self.right = right
         self.pos = pos
+
+    @property
+    def is_const(self) -> bool:
+        return self.left.is_const and self.right.is_const
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.left, self.right)
+
+
+class Arith(_Binary):
+    """``left op right`` with op in + - * / **."""
+
+    __slots__ = ()
+
+    def __init__(self, op: str, left: Node, right: Node, pos: int) -> None:
+        super().__init__(op, left, right, pos)
         self.kind = NUMBER
         p = ARITH_PREC[op]
         if op == "**":
@@ -149,32 +165,17 @@ class Arith(Node):
             self.key = f"{_wrap(left, p)} {op} {_wrap(right, p + 1)}"
         self.prec = p
 
-    @property
-    def is_const(self) -> bool:
-        return self.left.is_const and self.right.is_const
 
-    def children(self) -> tuple[Node, ...]:
-        return (self.left, self.right)
+class Compare(_Binary):
+    """``left op right`` with op in < <= > >= == !=."""
 
-
-class Compare(Node):
-    __slots__ = ("op", "left", "right")
+    __slots__ = ()
 
     def __init__(self, op: str, left: Node, right: Node, pos: int) -> None:
-        self.op = op
-        self.left = left
-        self.right = right
-        self.pos = pos
+        super().__init__(op, left, right, pos)
         self.kind = COND
         self.key = f"{_wrap(left, P_ADD)} {op} {_wrap(right, P_ADD)}"
         self.prec = P_CMP
-
-    @property
-    def is_const(self) -> bool:
-        return self.left.is_const and self.right.is_const
-
-    def children(self) -> tuple[Node, ...]:
-        return (self.left, self.right)
 
 
 class Logic(Node):

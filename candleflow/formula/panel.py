@@ -7,10 +7,11 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..market.frames import OHLCV_COLUMNS
 from ..market.intervals import DAILY, check_interval
+from ..market.vwap import session_vwap
 
-FIELDS_OHLCV = ("open", "high", "low", "close", "volume")
-_REQUIRED_COLUMNS = ("symbol", "bar_start", *FIELDS_OHLCV)
+_REQUIRED_COLUMNS = ("symbol", "bar_start", *OHLCV_COLUMNS)
 
 
 class BarPanel:
@@ -106,7 +107,7 @@ class BarPanel:
         if int(present.sum()) != n:
             raise ValueError("candle frame has duplicate (symbol, bar_start) rows")
         arrays = {}
-        for name in FIELDS_OHLCV:
+        for name in OHLCV_COLUMNS:
             a = np.full(shape, np.nan)
             a[codes, col] = frame[name].to_numpy(dtype=np.float64)
             arrays[name] = a
@@ -126,10 +127,6 @@ class BarPanel:
     def n_bars(self) -> int:
         return len(self.bar_start)
 
-    def row(self, symbol: str) -> int:
-        """Row index of a symbol (KeyError if absent)."""
-        return self._row[symbol]
-
     def rows_of(self, symbols: Sequence[str]) -> np.ndarray:
         """Row index of each symbol, -1 where the panel does not have it."""
         get = self._row.get
@@ -138,7 +135,7 @@ class BarPanel:
     def field(self, name: str) -> np.ndarray:
         if name == "vwap":
             return self.vwap
-        if name not in FIELDS_OHLCV:
+        if name not in OHLCV_COLUMNS:
             raise KeyError(name)
         return getattr(self, name)
 
@@ -153,34 +150,18 @@ class BarPanel:
         return self._vwap
 
     def _compute_vwap(self) -> np.ndarray:
-        typical = (self.high + self.low + self.close) / 3.0
         if self.interval == DAILY or self.n_bars == 0:
-            out = typical.copy()
+            out = (self.high + self.low + self.close) / 3.0
             out[~self.present] = np.nan
             return out
         if self.session_starts is not None and len(self.session_starts):
             session = np.searchsorted(self.session_starts, self.bar_start, side="right")
         else:
             session = self.bar_start // 86400
-        new = np.ones(self.n_bars, dtype=bool)
-        new[1:] = session[1:] != session[:-1]
-        first_col = np.maximum.accumulate(np.where(new, np.arange(self.n_bars), 0))
-        ok = self.present & np.isfinite(typical) & np.isfinite(self.volume)
-        pv = np.where(ok, typical * self.volume, 0.0)
-        vol = np.where(ok, self.volume, 0.0)
-        cpv = np.cumsum(pv, axis=1)
-        cvol = np.cumsum(vol, axis=1)
-        base_idx = first_col - 1
-        has_base = base_idx >= 0
-        cpv_base = np.zeros_like(cpv)
-        cvol_base = np.zeros_like(cvol)
-        cpv_base[:, has_base] = cpv[:, base_idx[has_base]]
-        cvol_base[:, has_base] = cvol[:, base_idx[has_base]]
-        num = cpv - cpv_base
-        den = cvol - cvol_base
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = num / den
-        out[~(den > 0)] = np.nan
+        restart = np.ones(self.n_bars, dtype=bool)
+        restart[1:] = session[1:] != session[:-1]
+        volume = np.where(self.present, self.volume, np.nan)  # a bar not present is no trade
+        out = session_vwap(self.high, self.low, self.close, volume, restart)
         out[~self.present] = np.nan
         return out
 

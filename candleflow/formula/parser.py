@@ -17,7 +17,7 @@ import warnings
 
 from ..market.intervals import INTERVALS
 from .errors import FormulaError
-from .functions import ANY, CONDITION, FIELDS, FUNCTIONS, INTERVAL, LITERAL, SERIES, WINDOW, Function
+from .functions import ANY, CONDITION, FIELDS, FUNCTIONS, INTERVAL, LITERAL, SERIES, TIMEFRAME, WINDOW, Function
 from .limits import MAX_DEPTH, MAX_EXPONENT, MAX_LENGTH, MAX_NODES, MAX_OFFSET, MAX_WINDOW
 from .nodes import COND, NUMBER, Arith, Call, Compare, Field, Logic, Neg, Node, Not, Num, Offset, format_number, walk
 
@@ -72,10 +72,6 @@ def _suggest(name: str, candidates) -> str:
     if len(quoted) == 1:
         return f"; did you mean {quoted[0]}?"
     return f"; did you mean {', '.join(quoted[:-1])} or {quoted[-1]}?"
-
-
-def _kind_name(node: Node) -> str:
-    return "a condition" if node.kind == COND else "a number"
 
 
 def parse(text: str) -> Node:
@@ -445,18 +441,18 @@ class _Builder:
             if problem:
                 raise self.fail(f"{name}() {problem}", node)
         out = Call(spec, tuple(args), self.pos(node))
-        if spec.name == "tf":
-            inner = args[1]
+        if spec.category == TIMEFRAME:  # tf(interval, x): of the kind of x
+            interval, inner = args
             assert isinstance(inner, Node)
             out.kind = inner.kind
-            _check_nested_tf(inner, args[0])
+            _check_nested_timeframes(inner, interval)
         return out
 
     def argument(self, spec: Function, p, a: ast.AST, depth: int) -> object:
         name = spec.name
         is_str = isinstance(a, ast.Constant) and isinstance(a.value, str)
         if p.kind in (SERIES, CONDITION, ANY):
-            if is_str and spec.name != "tf":
+            if is_str and spec.category != TIMEFRAME:  # tf's x: visit() says where strings belong
                 what = "a condition" if p.kind == CONDITION else "a number or series"
                 raise self.fail(f"{name}() argument '{p.name}' must be {what}, got a string", a)
             if p.kind == SERIES:
@@ -502,9 +498,9 @@ def _takes(spec: Function) -> str:
     return f"takes {lo} to {hi} arguments"
 
 
-def _check_nested_tf(inner: Node, outer_interval: str) -> None:
+def _check_nested_timeframes(inner: Node, outer_interval: str) -> None:
     for n in walk(inner):
-        if isinstance(n, Call) and n.spec.name == "tf":
+        if isinstance(n, Call) and n.spec.category == TIMEFRAME:
             iv = n.args[0]
             if INTERVALS.index(iv) < INTERVALS.index(outer_interval):
                 raise FormulaError(

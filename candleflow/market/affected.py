@@ -13,6 +13,7 @@ session's 30m bars to rebuild the daily bar.
 import numpy as np
 import pandas as pd
 
+from candleflow.market.calendar import NEXT_SESSION, session_index
 from candleflow.market.intervals import BASE_INTERVAL, DAILY, INTRADAY_SECONDS
 
 #: The finer interval each derived interval is aggregated from, in build order.
@@ -24,12 +25,10 @@ def affected_since(t: int, interval: str, sessions: pd.DataFrame) -> int:
     changes: the bar containing it, else (``t`` outside the regular hours) the first bar after it;
     the close of the last session if there is none.
     """
-    opens = np.sort(sessions["open"].to_numpy(np.int64))
-    closes = np.sort(sessions["close"].to_numpy(np.int64))
-    k = int(np.searchsorted(closes, t, side="right"))
-    if k == len(closes):
-        return int(closes[-1])
-    open_ = int(opens[k])
+    k = int(session_index(np.array([t], np.int64), sessions, outside=NEXT_SESSION)[0])
+    if k == len(sessions):
+        return int(sessions["close"].iloc[-1])
+    open_ = int(sessions["open"].iloc[k])
     if interval == DAILY or t < open_:
         return open_
     seconds = INTRADAY_SECONDS[interval]

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.extensions import ExtensionArray
 
-from candleflow.market.calendar import ExchangeSessions, session_index
+from candleflow.market.calendar import PREVIOUS_SESSION, ExchangeSessions, session_index
 from candleflow.market.frames import CANDLE_DTYPES, empty_candles
 from candleflow.market.intervals import (
     BASE_INTERVAL,
@@ -33,7 +33,7 @@ def bar_window_ends(bars: pd.DataFrame, calendar: ExchangeSessions) -> np.ndarra
     session's close), the close for a daily bar; what ``complete`` is judged by."""
     t = bars["bar_start"].to_numpy(np.int64)
     sessions = calendar.sessions_near(int(t.min()), int(t.max()))
-    session = np.searchsorted(sessions["open"].to_numpy(np.int64), t, side="right") - 1
+    session = session_index(t, sessions, outside=PREVIOUS_SESSION)
     close = sessions["close"].to_numpy(np.int64)[session]
     seconds = bars["interval"].map(INTRADAY_SECONDS).fillna(0).to_numpy(np.int64)
     return np.where(bars["interval"].to_numpy() == DAILY, close, np.minimum(t + seconds, close))
@@ -120,7 +120,7 @@ def derive_bars(
     ordered = sessions.sort_values("open")
     opens = ordered["open"].to_numpy(np.int64)
     closes = ordered["close"].to_numpy(np.int64)
-    session = session_index(minutes["bar_start"].to_numpy(np.int64), opens, closes)
+    session = session_index(minutes["bar_start"].to_numpy(np.int64), ordered)
     if (session < 0).any():
         minutes, session = minutes[session >= 0], session[session >= 0]
     if minutes.empty:

@@ -71,11 +71,31 @@ def _session_table(calendar_name: str, start: datetime.date) -> _SessionTable:
     )
 
 
-def session_index(times: np.ndarray, opens: np.ndarray, closes: np.ndarray) -> np.ndarray:
-    """Index of the session [opens[k], closes[k]) holding each of ``times`` (epoch s), -1 where
-    none does; ``opens`` and ``closes`` ascending, of sessions that do not overlap."""
+#: What ``session_index`` gives a time outside every session's hours.
+NO_SESSION, PREVIOUS_SESSION, NEXT_SESSION = "none", "previous", "next"
+
+
+def session_index(
+    times: np.ndarray, sessions: pd.DataFrame, *, extended: bool = False, outside: str = NO_SESSION
+) -> np.ndarray:
+    """For each of ``times`` (epoch s), the position in ``sessions`` (a frame of
+    ``ExchangeSessions.sessions``, ascending) of the session whose regular hours [open, close), or
+    with ``extended`` its extended hours, hold it. A time outside every session's hours gets -1
+    (``NO_SESSION``), the latest session that opened before it (``PREVIOUS_SESSION``; -1 if none)
+    or the first session after it (``NEXT_SESSION``; ``len(sessions)`` if none). This is the one
+    place that finds the session of a bar."""
+    prefix = "extended_" if extended else ""
+    opens = sessions[prefix + "open"].to_numpy(np.int64)
+    closes = sessions[prefix + "close"].to_numpy(np.int64)
     k = np.searchsorted(opens, times, side="right") - 1
-    return np.where((k >= 0) & (times < closes[np.maximum(k, 0)]), k, -1)
+    if outside == PREVIOUS_SESSION:
+        return k
+    inside = (k >= 0) & (times < closes[np.maximum(k, 0)])
+    if outside == NEXT_SESSION:
+        return np.where(inside, k, k + 1)
+    if outside != NO_SESSION:
+        raise ValueError(f"outside must be one of {NO_SESSION}, {PREVIOUS_SESSION}, {NEXT_SESSION}")
+    return np.where(inside, k, -1)
 
 
 class ExchangeSessions:
@@ -88,6 +108,12 @@ class ExchangeSessions:
     @property
     def timezone(self) -> str:
         return self._table.timezone
+
+    @property
+    def regular_session_seconds(self) -> int:
+        """Length of the longest regular session in the calendar (XNYS: 6.5 h; early closes are
+        shorter): how many intraday bars one session can hold."""
+        return int((self._table.closes - self._table.opens).max())
 
     @property
     def first_session(self) -> datetime.date:

@@ -49,7 +49,7 @@ def _session_position(frame: pd.DataFrame, sessions: pd.DataFrame) -> tuple[np.n
     since that session's open."""
     opens = sessions["open"].to_numpy()
     ts = frame["bar_start"].to_numpy()
-    index = session_index(ts, opens, sessions["close"].to_numpy())
+    index = session_index(ts, sessions)
     return index, ts - opens[np.clip(index, 0, None)]
 
 

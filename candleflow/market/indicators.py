@@ -1,23 +1,18 @@
-"""Technical indicators declared by ``IndicatorSpec`` and computed with TA-Lib.
+"""The indicators candleflow stores: ``IndicatorSpec`` (one entry of ``config/indicators.yaml``)
+names an indicator of ``indicator_registry.INDICATORS`` with its parameters, the candle columns it
+reads and the names of its outputs; ``compute_indicators`` computes the specs of one interval.
 
 Values follow TA-Lib's definitions (SMA plain mean; EMA seeded with the SMA of the first n values;
 RSI and ATR with Wilder smoothing; MACD and BBANDS as TA-Lib computes them, BBANDS with the
 population standard deviation), because that is what people check numbers against. VWAP is the
-session VWAP, computed here: cumulative typical price (high + low + close) / 3 times volume over
-cumulative volume, restarting at each session's first bar; the sessions come from the
-``sessions`` frame given to ``compute_indicators`` (the one ``derive_bars`` takes), not from guesses
-about gaps between bars.
+session VWAP (``candleflow.market.vwap``); the sessions come from the ``sessions`` frame given to
+``compute_indicators`` (the one ``derive_bars`` takes), not from guesses about gaps between bars.
 
-Warm-up rule. Smoothed indicators (EMA, RSI, MACD, ATR) depend on where the history starts: the
-seed's influence decays geometrically but never vanishes. Computed on at least
-``history_bars(specs, interval)`` = max TA-Lib lookback + ``WARMUP_BARS`` (250) bars, the value at
-the last bar agrees with a computation over 5,000 bars to a few parts in a million (measured on
-random walks with 2% daily moves: RSI14 within 2e-7 points, EMA50 within 3e-6 relative; the field
-notes give 1.6e-6 and 1.4e-5 at 200 bars). So load that many bars before the first bar whose value
-you keep, and pass that bar's start as ``since``.
+History: load ``history_bars(specs, interval)`` = max lookback + ``WARMUP_BARS`` bars before the
+first bar whose value you keep (the warm-up rule of ``indicator_registry``), and pass that bar's
+start as ``since``.
 """
 
-import functools
 import importlib.resources
 import types
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,40 +21,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import talib
-import talib.abstract
 
 from candleflow.config_yaml import load_config_yaml
 from candleflow.market.bars import symbol_starts
+from candleflow.market.calendar import session_index
 from candleflow.market.frames import CANDLE_DTYPES, OHLCV_COLUMNS
+from candleflow.market.indicator_registry import INDICATORS, WARMUP_BARS
 from candleflow.market.intervals import DAILY, check_interval
-
-WARMUP_BARS = 250
-
-#: Functions an IndicatorSpec may name; all but VWAP are TA-Lib functions.
-FUNCTIONS: tuple[str, ...] = ("SMA", "EMA", "RSI", "MACD", "BBANDS", "ATR", "VWAP")
-_VWAP_INPUTS = ("high", "low", "close", "volume")
-
-
-@functools.cache
-def _talib_parameters(function: str) -> dict[str, int | float]:
-    """TA-Lib's parameters of ``function`` and their defaults, whose types are the expected ones."""
-    return dict(talib.abstract.Function(function).parameters)
-
-
-def _input_count(function: str) -> int:
-    if function == "VWAP":
-        return len(_VWAP_INPUTS)
-    (names,) = talib.abstract.Function(function).input_names.values()
-    return len(names) if isinstance(names, list) else 1
-
-
-def _output_count(function: str) -> int:
-    return 1 if function == "VWAP" else len(talib.abstract.Function(function).output_names)
 
 
 def _checked_param(function: str, key: str, value: object) -> int | float:
-    known = {} if function == "VWAP" else _talib_parameters(function)
+    """``value`` of the parameter ``key``, of the type of its default (which is the expected one)."""
+    known = INDICATORS[function].parameters
     if key not in known:
         raise ValueError(
             f"unknown parameter {key!r} for {function}; "
@@ -80,9 +53,10 @@ def _checked_param(function: str, key: str, value: object) -> int | float:
 class IndicatorSpec:
     """One indicator: a function, its parameters, which candle columns it reads, what it writes.
 
-    ``inputs`` are passed to the function in order (TA-Lib's order: ATR takes high, low, close;
-    VWAP takes high, low, close, volume). ``outputs`` name the function's outputs in TA-Lib's order
-    (MACD: macd, signal, hist; BBANDS: upper, middle, lower). Invalid specs raise ValueError.
+    ``function`` is a name of ``INDICATORS``. ``inputs`` are passed to it in order (its declared
+    order: ATR takes high, low, close; VWAP takes high, low, close, volume). ``outputs`` name its
+    outputs in their declared order (MACD: macd, signal, hist; BBANDS: upper, middle, lower).
+    Invalid specs raise ValueError.
     """
 
     name: str
@@ -101,8 +75,9 @@ class IndicatorSpec:
     def _check_and_freeze(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ValueError("name must be a non-empty string")
-        if self.function not in FUNCTIONS:
-            raise ValueError(f"unknown function {self.function!r}; known: {', '.join(FUNCTIONS)}")
+        if self.function not in INDICATORS:
+            raise ValueError(f"unknown function {self.function!r}; known: {', '.join(INDICATORS)}")
+        indicator = INDICATORS[self.function]
         if not isinstance(self.params, Mapping):
             raise ValueError(f"params must be a mapping, got {self.params!r}")
         params = {k: _checked_param(self.function, k, v) for k, v in self.params.items()}
@@ -115,21 +90,21 @@ class IndicatorSpec:
             if not all(isinstance(v, str) and v for v in value):
                 raise ValueError(f"{name} must be a list of strings, got {list(value)!r}")
             object.__setattr__(self, name, value)
-        n_inputs = _input_count(self.function)
+        n_inputs = len(indicator.inputs)
         if len(self.inputs) != n_inputs or not set(self.inputs) <= set(OHLCV_COLUMNS):
             raise ValueError(
                 f"{self.function} reads {n_inputs} of the candle columns "
                 f"{', '.join(OHLCV_COLUMNS)}; got inputs {list(self.inputs)}"
             )
-        n_outputs = _output_count(self.function)
+        n_outputs = len(indicator.outputs)
         if len(self.outputs) != n_outputs or len(set(self.outputs)) != n_outputs:
             raise ValueError(f"{self.function} has {n_outputs} outputs; got {list(self.outputs)}")
         if not self.intervals:
             raise ValueError("intervals must not be empty")
         for interval in self.intervals:
             check_interval(interval)
-        if self.function == "VWAP" and DAILY in self.intervals:
-            raise ValueError("VWAP restarts every session, so it is meaningless on daily bars")
+        if indicator.per_session and DAILY in self.intervals:
+            raise ValueError(f"{self.function} restarts every session, so it is meaningless on daily bars")
         if lookback(self) < 0:
             raise ValueError(
                 f"TA-Lib rejects the parameters {dict(self.params)} of {self.function}"
@@ -137,14 +112,12 @@ class IndicatorSpec:
 
 
 def lookback(spec: IndicatorSpec) -> int:
-    """Bars TA-Lib consumes before the first value (the first lookback outputs are NaN)."""
-    if spec.function == "VWAP":
-        return 0
-    return talib.abstract.Function(spec.function, **spec.params).lookback
+    """Bars the indicator consumes before the first value (the first lookback outputs are NaN)."""
+    return INDICATORS[spec.function].lookback(spec.params)
 
 
 def history_bars(specs: Iterable[IndicatorSpec], interval: str) -> int:
-    """Bars of history to load for ``interval``: max lookback + WARMUP_BARS (module docstring)."""
+    """Bars of history to load for ``interval``: max lookback + WARMUP_BARS (the warm-up rule)."""
     return max((lookback(s) for s in specs if interval in s.intervals), default=0) + WARMUP_BARS
 
 
@@ -199,33 +172,18 @@ DEFAULT_INDICATORS_PATH = importlib.resources.files("candleflow") / "config" / "
 DEFAULT_INDICATORS: tuple[IndicatorSpec, ...] = load_indicator_specs(DEFAULT_INDICATORS_PATH)
 
 
-def _session_vwap(high, low, close, volume, first_of_session: np.ndarray) -> np.ndarray:
-    """Session VWAP of all rows at once; ``first_of_session`` flags the rows where sums restart.
-
-    One running sum over every symbol, less its value where the session began: the rounding error
-    relative to a session's sums is about (number of sessions) * 1e-16, far below any use.
-    """
-    weighted = np.cumsum((high + low + close) / 3.0 * volume)
-    total = np.cumsum(volume)
-    first = np.flatnonzero(first_of_session)
-    prior = np.repeat(first - 1, np.diff(np.append(first, len(high))))
-    before = prior >= 0  # rows after the very first session
-    weighted[before] -= weighted[prior[before]]
-    total[before] -= total[prior[before]]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, weighted / total, np.nan)
-
-
-def _session_starts(bar_start: np.ndarray, sessions: pd.DataFrame | None) -> np.ndarray:
+def _session_starts(function: str, bar_start: np.ndarray, sessions: pd.DataFrame | None) -> np.ndarray:
     """Flags of the bars that begin a session."""
     if sessions is None:
-        raise ValueError("VWAP needs the sessions frame (ExchangeSessions.sessions) to restart")
-    opens = np.sort(sessions["open"].to_numpy(np.int64))
-    closes = np.sort(sessions["close"].to_numpy(np.int64))
-    k = np.searchsorted(opens, bar_start, side="right") - 1
-    if ((k < 0) | (bar_start >= closes[np.maximum(k, 0)])).any():
-        raise ValueError("bars outside the given sessions; VWAP cannot tell their session")
+        raise ValueError(f"{function} needs the sessions frame (ExchangeSessions.sessions) to restart")
+    k = session_index(bar_start, sessions)
+    if (k < 0).any():
+        raise ValueError(f"bars outside the given sessions; {function} cannot tell their session")
     return np.concatenate(([True], k[1:] != k[:-1]))
+
+
+def _outputs(result, count: int) -> tuple[np.ndarray, ...]:
+    return tuple(result) if count > 1 else (result,)
 
 
 def _code_dtype(n_categories: int) -> type:
@@ -273,8 +231,8 @@ def compute_indicators(
     first lookback bars of each symbol have none), grouped by name, then sorted by symbol and
     bar_start. symbol, interval and name are categoricals: 2,500 symbols x 1,000 daily bars give
     29 million rows, which as string columns take seconds to build.
-    ``sessions`` (a frame from ``ExchangeSessions.sessions`` covering the bars) tells VWAP where
-    sessions start; it is required only when a VWAP spec applies.
+    ``sessions`` (a frame from ``ExchangeSessions.sessions`` covering the bars) tells a per-session
+    indicator (VWAP) where sessions start; it is required only when one applies.
     """
     check_interval(interval)
     specs = [s for s in specs if interval in s.intervals]
@@ -294,18 +252,21 @@ def compute_indicators(
     values = {output: np.empty(len(bars)) for s in specs for output in s.outputs}
     calls = []
     for spec in specs:
+        indicator = INDICATORS[spec.function]
         outputs = [values[o] for o in spec.outputs]
-        if spec.function == "VWAP":
-            restart = _session_starts(bar_start, sessions)
+        if indicator.per_session:
+            restart = _session_starts(spec.function, bar_start, sessions)
             restart[first] = True
-            outputs[0][:] = _session_vwap(*(columns[c] for c in spec.inputs), restart)
+            results = indicator.compute(*(columns[c] for c in spec.inputs), restart, **spec.params)
+            for output, result in zip(outputs, _outputs(results, len(outputs))):
+                output[:] = result
         else:
-            calls.append((getattr(talib, spec.function), spec.inputs, dict(spec.params), outputs))
+            calls.append((indicator.compute, spec.inputs, dict(spec.params), outputs))
     for lo, hi in zip(first, ends):
         window = {c: a[lo:hi] for c, a in columns.items()}
-        for function, inputs, params, outputs in calls:
-            results = function(*[window[c] for c in inputs], **params)
-            for output, result in zip(outputs, results if len(outputs) > 1 else [results]):
+        for compute, inputs, params, outputs in calls:
+            results = compute(*[window[c] for c in inputs], **params)
+            for output, result in zip(outputs, _outputs(results, len(outputs))):
                 output[lo:hi] = result
 
     wanted = np.ones(len(bars), dtype=bool) if since is None else bar_start >= since

@@ -6,12 +6,12 @@ from datetime import UTC, date, datetime
 from candleflow.market.calendar import ExchangeSessions
 from candleflow.market.intervals import DAILY
 from candleflow.market.synthetic import synthetic_daily
-from candleflow.store import CandleStore
+from candleflow.store import MarketDataRepository
 
 CHUNK_SYMBOLS = 250
 
 
-def preload_daily_history(store: CandleStore, calendar: ExchangeSessions, symbols: Sequence[str],
+def preload_daily_history(store: MarketDataRepository, calendar: ExchangeSessions, symbols: Sequence[str],
                           sessions: int, seed: int, through: date | None = None,
                           ) -> tuple[int, date, date]:
     """Write ``sessions`` synthetic daily bars per symbol ending at ``through``.

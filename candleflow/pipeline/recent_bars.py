@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from candleflow.market.frames import as_candle_frame, empty_candles
-from candleflow.store import CandleStore
+from candleflow.store import MarketDataRepository
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class _Kept:
 
 
 class RecentBars:
-    def __init__(self, store: CandleStore):
+    def __init__(self, store: MarketDataRepository):
         self.store = store
         self._kept: dict[str, _Kept] = {}
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from candleflow.isolation import batch_then_one_by_one, error_text
 from candleflow.market.checks import CheckOutcome
 
 log = logging.getLogger(__name__)
@@ -52,24 +53,22 @@ class StageResult:
 
 def run_isolated(symbols: Sequence[str], work: Callable[[list[str]], pd.DataFrame],
                  result: StageResult) -> pd.DataFrame:
-    """``work`` on all symbols at once; if it raises, again one symbol at a time.
-
-    The batch path is the fast one. The per-symbol retry exists so that one symbol whose data
-    breaks the computation fails alone, with its own message, and the others still succeed. If
-    every symbol fails, the result is ``work([])``: no rows, and the columns later code expects.
+    """``work`` on all symbols at once; if it raises, again one symbol at a time
+    (``batch_then_one_by_one``), each failure recorded in ``result.failed``. If every symbol
+    fails, the result is ``work([])``: no rows, and the columns later code expects.
     """
-    try:
-        return work(list(symbols))
-    except Exception as batch_error:  # any error in the batch: isolate the symbol(s) behind it
+
+    def log_batch_failure(error: Exception) -> None:
         log.warning("%s: batch of %d symbols failed (%s); retrying per symbol",
-                    result.stage, len(symbols), batch_error)
-    frames = []
-    for symbol in symbols:
-        try:
-            frames.append(work([symbol]))
-        except Exception as exc:  # recorded per symbol, never raised
-            result.failed[symbol] = f"{type(exc).__name__}: {exc}"
-    return pd.concat(frames, ignore_index=True) if frames else work([])
+                    result.stage, len(symbols), error)
+
+    def record_failure(symbol: str, error: Exception) -> None:
+        result.failed[symbol] = error_text(error)
+
+    frames = batch_then_one_by_one(list(symbols), work, record_failure, on_batch_failure=log_batch_failure)
+    if not frames:
+        return work([])
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 class Timer:

@@ -12,13 +12,16 @@ retry re-queues it.
 import time
 from collections.abc import Sequence
 
+from candleflow.pipeline.context import PipelineContext
+from candleflow.pipeline.registry import stage_named
 from candleflow.pipeline.result import StageResult
-from candleflow.pipeline.stages import PipelineContext, run_stages
+from candleflow.pipeline.stages import run_stages
 from candleflow.pipeline.window import Window
 from candleflow.tracking.service import TaskKey, TrackingService
 
-STAGE_DOMAINS = {"raw_candles": "candle_ingest", "derived_bars": "derived_bars",
-                 "indicators": "indicators", "scan_signals": "scans"}
+
+def _domain(stage: str) -> str:
+    return stage_named(stage).tracking_domain
 
 
 class RunTracker:
@@ -36,8 +39,8 @@ class RunTracker:
 
     def begin(self, stages: Sequence[str], symbols: Sequence[str]) -> None:
         for index, stage in enumerate(stages):
-            domain, keys = STAGE_DOMAINS[stage], self._keys(symbols)
-            depends_on = STAGE_DOMAINS[stages[index - 1]] if index else None
+            domain, keys = _domain(stage), self._keys(symbols)
+            depends_on = _domain(stages[index - 1]) if index else None
             self.service.create(domain, run_id=self.run_id, root_run_id=self.root_run_id,
                                 step_key=self.step_key, partition_keys=list(symbols),
                                 max_attempts=self.max_attempts,
@@ -53,11 +56,11 @@ class RunTracker:
         and the broker handed the step to another worker). Failing them first lets ``begin``
         re-queue and restart them, so the rows count the lost attempt. Returns how many rows.
         """
-        return sum(self.service.fail(STAGE_DOMAINS[stage], self._keys(symbols), reason).changed
+        return sum(self.service.fail(_domain(stage), self._keys(symbols), reason).changed
                    for stage in stages)
 
     def finish(self, result: StageResult) -> None:
-        domain = STAGE_DOMAINS[result.stage]
+        domain = _domain(result.stage)
         span = (result.first_bar, result.last_bar)
         if result.succeeded:
             keys = self._keys(result.succeeded)
@@ -69,20 +72,20 @@ class RunTracker:
         self.open[result.stage] -= set(result.succeeded) | set(result.failed)
         for stage, symbols in self.open.items():  # the later stages' rows are alive: heartbeat
             if symbols:
-                self.service.heartbeat(STAGE_DOMAINS[stage], self._keys(sorted(symbols)))
+                self.service.heartbeat(_domain(stage), self._keys(sorted(symbols)))
 
     def close(self) -> None:
         """FAILED for symbols a stage never saw because an earlier stage failed them."""
         for stage, symbols in self.open.items():
             if symbols:
-                self.service.fail(STAGE_DOMAINS[stage], self._keys(sorted(symbols)),
+                self.service.fail(_domain(stage), self._keys(sorted(symbols)),
                                   f"not run: an earlier stage failed for this symbol ({stage})")
                 symbols.clear()
 
     def abort(self, message: str) -> None:
         for stage, symbols in self.open.items():
             if symbols:
-                self.service.fail(STAGE_DOMAINS[stage], self._keys(sorted(symbols)), message)
+                self.service.fail(_domain(stage), self._keys(sorted(symbols)), message)
                 symbols.clear()
 
 

@@ -9,8 +9,6 @@ import pandas as pd
 from candleflow.market.calendar import ExchangeSessions
 from candleflow.market.intervals import DAILY, INTRADAY_SECONDS
 
-REGULAR_SESSION_SECONDS = 390 * 60
-
 
 @dataclass(frozen=True)
 class Window:
@@ -58,7 +56,9 @@ def window_of_bars(calendar: ExchangeSessions, first_bar: int, last_bar: int) ->
 
 def history_window(calendar: ExchangeSessions, window: Window, interval: str, bars: int) -> Window:
     """``window`` extended back by enough sessions to hold ``bars`` bars of ``interval``, or by
-    all the sessions there are before it where the calendar starts later (the history is shorter)."""
-    per_session = 1 if interval == DAILY else math.ceil(REGULAR_SESSION_SECONDS / INTRADAY_SECONDS[interval])
+    all the sessions there are before it where the calendar starts later (the history is shorter).
+    A session is taken to hold as many bars as the calendar's longest regular session."""
+    per_session = (1 if interval == DAILY
+                   else math.ceil(calendar.regular_session_seconds / INTRADAY_SECONDS[interval]))
     count = math.ceil(bars / per_session) + 1 + len(window.sessions)
     return Window(calendar.sessions_ending(window.last_session, count, clamp=True))

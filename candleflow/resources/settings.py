@@ -5,6 +5,7 @@ from datetime import date
 import dagster as dg
 from pydantic import Field
 
+from candleflow.formula.limits import SCAN_TIME_LIMIT_S
 from candleflow.market.calendar import DEFAULT_START, ExchangeSessions
 from candleflow.market.indicators import DEFAULT_INDICATORS, IndicatorSpec, load_indicator_specs
 from candleflow.pipeline.scan_config import ConfiguredScan, load_scans
@@ -17,6 +18,8 @@ class PipelineSettings(dg.ConfigurableResource):
     calendar_start: str = Field(default=DEFAULT_START.isoformat(), description="First day of the "
                                 "calendar (YYYY-MM-DD): no data may be older; a fixed date, so that "
                                 "the calendar's range does not move with the clock.")
+    scan_time_limit_s: float = Field(default=SCAN_TIME_LIMIT_S, description="Wall-clock seconds one "
+                                     "scan may take on one block of symbols.")
 
     def indicator_specs(self) -> list[IndicatorSpec]:
         return load_indicator_specs(self.indicators_file) if self.indicators_file else list(DEFAULT_INDICATORS)

@@ -1,7 +1,7 @@
 """Landed candle files one at a time: their names, the folder's listing, and reading one file.
 
 File names start with the symbol: ``AAPL.csv``, ``AAPL_2024-03-08.parquet``, ``BRK.B_part2.csv``.
-Columns (documented in README.md): ``symbol``, ``ts`` (bar start, ISO 8601 with a UTC offset, or a
+Columns (documented in docs/candle-sources.md): ``symbol``, ``ts`` (bar start, ISO 8601 with a UTC offset, or a
 time-zone aware Parquet timestamp), ``open``, ``high``, ``low``, ``close``, ``volume``.
 ``read_landed_file`` is the reference reader: whatever it refuses, it refuses with a message naming
 the file and the problem. A file that links out of the landing folder is never read.

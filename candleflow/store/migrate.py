@@ -1,14 +1,10 @@
 """Schema migrations of the domain store database (Alembic, no alembic.ini needed).
 
 ``upgrade_schema(engine)`` brings a database to the newest revision. It is idempotent and safe to
-call from several processes at once:
-
-* Postgres: the whole upgrade runs in one transaction (Postgres DDL is transactional) that first
-  takes ``pg_advisory_xact_lock``; a second caller waits for the first to commit, then finds the
-  database at head and does nothing.
-* SQLite: the upgrade runs in one ``BEGIN IMMEDIATE`` transaction (SQLite DDL is transactional
-  too), which takes the database's write lock for the whole upgrade; other writers wait
-  (``busy_timeout``).
+call from several processes at once: the whole upgrade runs in one transaction (DDL is
+transactional on Postgres and SQLite) that first takes a database-wide lock
+(``StoreDialect.begin_migration``: Postgres ``pg_advisory_xact_lock``, SQLite ``BEGIN IMMEDIATE``);
+a second caller waits for the first to commit, then finds the database at head and does nothing.
 
 A database whose data tables were made by ``schema.metadata.create_all`` before migrations existed
 (candles, indicator_values and signals present, no version row) is stamped at revision 0001 and
@@ -27,7 +23,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy import Connection, Engine, inspect
+
+from candleflow.store.dialects import dialect_of
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "candleflow_alembic_version"
@@ -36,8 +34,6 @@ BASE_TABLES = ("candles", "indicator_values", "signals")
 TRACKING_REVISION = "0002"
 TRACKING_TABLES = ("candle_ingest_task_tracking", "derived_bars_task_tracking", "indicators_task_tracking",
                    "scans_task_tracking")
-# pg_advisory_xact_lock key: any constant bigint that no other code of this database uses.
-ADVISORY_LOCK_KEY = 0x63666C6F77_0001  # "cflow" + 1
 
 
 class MigrationError(RuntimeError):
@@ -97,14 +93,7 @@ class _locked_transaction:
     def __enter__(self) -> Connection:
         self.conn = self.engine.connect()
         try:
-            dialect = self.conn.dialect.name
-            if dialect == "postgresql":
-                self.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
-            elif dialect == "sqlite":
-                # pysqlite would run DDL outside any transaction; BEGIN IMMEDIATE makes the
-                # upgrade atomic and takes the write lock up front. The driver sees the open
-                # transaction and commits it on conn.commit().
-                self.conn.exec_driver_sql("BEGIN IMMEDIATE")
+            dialect_of(self.conn).begin_migration(self.conn)
         except BaseException:
             self.conn.close()
             raise

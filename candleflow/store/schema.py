@@ -1,4 +1,4 @@
-"""Table definitions of the domain store (documented in README.md, "Tables")."""
+"""Table definitions of the domain store (documented in docs/tables.md)."""
 
 from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text, text
 

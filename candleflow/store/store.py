@@ -1,95 +1,48 @@
 """CandleStore: the domain store's read and write API."""
 
 import json
-import re
-import sqlite3
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Engine, Table, bindparam, create_engine, event, func, select, text, update
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy import Engine, Table, bindparam, func, select, text, update
 
 from candleflow.market.bars import bar_window_ends
 from candleflow.market.calendar import ExchangeSessions
 from candleflow.market.frames import CANDLE_COLUMNS, CANDLE_DTYPES, as_candle_frame
 from candleflow.store import schema
 from candleflow.store.bulk import execute_sql, in_clause, read_frame, select_list, upsert_frame
+from candleflow.store.dialects import StoreDialect, dialect_for_url, url_hints
+from candleflow.store.urls import masked_url
 
 INDICATOR_DTYPES = {"symbol": "str", "interval": "str", "bar_start": "int64", "name": "str",
                     "value": "float64"}
 SIGNAL_DTYPES = {"scan": "str", "symbol": "str", "interval": "str", "bar_start": "int64",
                  "formula": "str", "term_values": "str"}
 OPEN_BAR_DTYPES = {"symbol": "str", "interval": "str", "bar_start": "int64"}
-#: ``user:password@`` after an optional ``scheme://``: the password is all up to the last "@".
-_USER_PASSWORD = re.compile(r"^((?:[\w+.-]+://)?[^/:@]*):.*@", re.DOTALL)
-#: A Postgres write of at least this many rows is split by symbol over ``PARALLEL_WRITERS``
-#: connections, so that the server's upsert work runs on several cores instead of one (README,
-#: "Performance"). Each part is its own transaction: such a write lands whole per symbol.
+#: A write of at least this many rows is split by symbol over the dialect's ``parallel_writers``
+#: connections (Postgres: 2), so that the server's upsert work runs on several cores instead of
+#: one (docs/performance.md, "Where the time went"). Each part is its own transaction: such a write lands whole per symbol.
 PARALLEL_WRITE_ROWS = 200_000
-PARALLEL_WRITERS = 2
-
-
-def masked_url(url: str) -> str:
-    """``url`` with its password replaced by ``***``: the only form of a URL that candleflow puts
-    into a message, an error or a log.
-
-    A string SQLAlchemy cannot parse, or whose host holds an "@" (a password with a plain "@"), is
-    masked by pattern: everything between the user name and the last "@".
-    """
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError):
-        parsed = None
-    if parsed is None or "@" in (parsed.host or ""):
-        return _USER_PASSWORD.sub(r"\1:***@", url)
-    return parsed.render_as_string(hide_password=True)
 
 
 def normalize_url(url: str) -> str:
-    """Database URL with the driver candleflow uses.
-
-    SQLAlchemy 2.1 maps plain ``postgresql://`` to psycopg 3, which dagster-postgres 0.29 cannot
-    use; candleflow pins psycopg2 for both, so the scheme is made explicit here.
-    """
-    if url.startswith("postgresql://") or url.startswith("postgres://"):
-        return "postgresql+psycopg2://" + url.split("://", 1)[1]
-    return url
+    """Database URL with the driver candleflow uses (a URL no dialect serves stays as it is)."""
+    dialect = dialect_for_url(url)
+    return url if dialect is None else dialect.normalize_url(url)
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    """Busy timeout first, so that the statements after it wait for a lock instead of failing.
-
-    WAL (persistent once set) lets readers work beside the writer. Switching to it needs a moment
-    alone with the file; if another connection holds a lock right then, it is that connection's
-    job (or the next one's): WAL is a speed-up, not a requirement.
-    """
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.OperationalError:
-            pass
-    cursor.close()
+def store_dialect(url: str) -> StoreDialect:
+    """The dialect serving ``url``; a ValueError naming the scheme (never the password) if none does."""
+    dialect = dialect_for_url(url)
+    if dialect is None:
+        raise ValueError(f"unsupported store URL {_scheme_and_url(url)}: use {url_hints()}")
+    return dialect
 
 
 def make_engine(url: str) -> Engine:
-    url = normalize_url(url)
-    if url.startswith("sqlite:///"):
-        path = url.removeprefix("sqlite:///")
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    if url.startswith("postgresql+psycopg2://"):
-        _refuse_plain_at_sign(url)
-        return create_engine(url, pool_pre_ping=True)
-    raise ValueError(f"unsupported store URL {_scheme_and_url(url)}: use sqlite:///PATH or postgresql://...")
+    dialect = store_dialect(url)
+    return dialect.create_engine(dialect.normalize_url(url))
 
 
 def _scheme_and_url(url: str) -> str:
@@ -98,28 +51,19 @@ def _scheme_and_url(url: str) -> str:
     return f"scheme {url.split('://', 1)[0]!r} in {masked_url(url)!r}"
 
 
-def _refuse_plain_at_sign(url: str) -> None:
-    """A plain "@" in the password makes the rest of the password the host name, which the driver
-    then prints in its error ("could not translate host name ...")."""
-    if "@" in (make_url(url).host or ""):
-        raise ValueError(f"malformed store URL {masked_url(url)!r}: "
-                         "write an '@' of the user name or password as %40")
-
-
 class CandleStore:
-    """Candles (raw and derived), indicator values and scan signals, keyed as README.md documents.
+    """Candles (raw and derived), indicator values and scan signals, keyed as docs/tables.md documents:
+    the ``MarketDataRepository`` the pipeline writes through, plus the reads, counts and deletes of
+    the CLI, the charts and the tests, on the engine its URL names (``candleflow.store.dialects``).
 
     Every write is one transaction: it lands whole or not at all, and writing the same rows twice
     leaves the same rows.
     """
 
     def __init__(self, url: str):
-        self.url = normalize_url(url)
-        self.engine = make_engine(self.url)
-
-    @property
-    def dialect(self) -> str:
-        return self.engine.dialect.name
+        self.dialect = store_dialect(url)
+        self.url = self.dialect.normalize_url(url)
+        self.engine = self.dialect.create_engine(self.url)
 
     def create_schema(self) -> None:
         """Create or upgrade every domain table with the Alembic migrations (store/migrations)."""
@@ -139,12 +83,13 @@ class CandleStore:
         return self._upsert(schema.indicator_values, frame[list(INDICATOR_DTYPES)])
 
     def _upsert(self, table: Table, frame: pd.DataFrame) -> int:
-        if self.dialect != "postgresql" or len(frame) < PARALLEL_WRITE_ROWS:
+        writers = self.dialect.parallel_writers
+        if writers == 1 or len(frame) < PARALLEL_WRITE_ROWS:
             return self._upsert_in_one_transaction(table, frame)
-        writer = pd.factorize(frame["symbol"])[0] % PARALLEL_WRITERS
-        with ThreadPoolExecutor(PARALLEL_WRITERS) as pool:
+        writer = pd.factorize(frame["symbol"])[0] % writers
+        with ThreadPoolExecutor(writers) as pool:
             parts = [pool.submit(self._upsert_in_one_transaction, table, frame[writer == i])
-                     for i in range(PARALLEL_WRITERS)]
+                     for i in range(writers)]
         return sum(part.result() for part in parts)  # every part has ended; raises the first error
 
     def _upsert_in_one_transaction(self, table: Table, frame: pd.DataFrame) -> int:
@@ -236,7 +181,7 @@ class CandleStore:
     def complete_ended_bars(self, symbols: Sequence[str], now: int,
                             calendar: ExchangeSessions) -> dict[str, int]:
         """Mark complete the stored bars of ``symbols`` still open whose window ended at or before
-        ``now`` (README, "Bars"); returns how many per symbol (symbols with none left out).
+        ``now`` (docs/bars.md); returns how many per symbol (symbols with none left out).
 
         A run rewrites bars from its first new minute on, so a bar whose last minutes never came
         (no trade, or the session's last trade before its end) stays as the run that wrote it left

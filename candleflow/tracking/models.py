@@ -25,6 +25,8 @@ from sqlalchemy import (BigInteger, CheckConstraint, DateTime, Index, Integer, J
                         Text, TypeDecorator, UniqueConstraint, func)
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
+from candleflow.store.dialects import dialect_of
+
 
 class TaskStatus(str, enum.Enum):
     PENDING = "PENDING"
@@ -38,7 +40,6 @@ class TaskStatus(str, enum.Enum):
 
 
 STATUSES: tuple[str, ...] = tuple(s.value for s in TaskStatus)
-TERMINAL: frozenset[str] = frozenset({"COMPLETED", "CANCELLED"})
 
 
 def utcnow() -> datetime:
@@ -48,8 +49,9 @@ def utcnow() -> datetime:
 class UTCDateTime(TypeDecorator):
     """A timezone-aware UTC datetime on every backend.
 
-    Postgres stores ``timestamptz``. SQLite has no time zones: the value is stored as naive UTC
-    text (fixed width, so comparisons in SQL stay correct) and given ``tzinfo=UTC`` when read.
+    Postgres stores ``timestamptz``. On an engine without time zones (SQLite: ``naive_datetimes``
+    of its ``StoreDialect``) the value is stored as naive UTC (SQLite: fixed-width text, so
+    comparisons in SQL stay correct) and given ``tzinfo=UTC`` when read.
     Naive datetimes are refused on write: they are ambiguous.
     """
 
@@ -62,7 +64,7 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: tracking timestamps must be timezone-aware")
         value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return value.replace(tzinfo=None) if dialect_of(dialect).naive_datetimes else value
 
     def process_result_value(self, value: Any, dialect) -> datetime | None:
         if value is None:

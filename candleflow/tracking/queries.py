@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, func, or_, select
 
+from candleflow.store.dialects import dialect_for_url
 from candleflow.tracking.models import DOMAINS, STATUSES, TaskStatus, UnknownDomain, model_for
 
 __all__ = ["InvalidArgument", "RunNotFound", "TaskNotFound", "UnknownDomain", "domain_stats", "get_task",
@@ -93,15 +94,10 @@ def parse_offset(value: str | int | None) -> int:
 
 
 def missing_sqlite_store(url: str) -> str | None:
-    """The path of a SQLite store URL whose file does not exist (a read-only tool must not create
-    an empty database by connecting to it); None otherwise."""
-    from pathlib import Path
-
-    if url.startswith("sqlite:///"):
-        path = url.removeprefix("sqlite:///").split("?", 1)[0]
-        if path and path != ":memory:" and not Path(path).exists():
-            return path
-    return None
+    """The database file a store URL names when it does not exist (a read-only tool must not
+    create an empty database by connecting to it); None otherwise. Only SQLite has such a file."""
+    dialect = dialect_for_url(url)
+    return None if dialect is None else dialect.missing_database(url)
 
 
 # -- helpers ------------------------------------------------------------------------------------

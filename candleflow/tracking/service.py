@@ -33,16 +33,15 @@ and reports them as refused: the status is right, only the count says "refused".
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Connection, Engine, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
+from candleflow.store.dialects import dialect_of
 from candleflow.tracking.models import TaskStatus, UTCDateTime, model_for, utcnow
 
 log = logging.getLogger(__name__)
@@ -150,10 +149,11 @@ class TrackingService:
     def _update(self, operation: str, domain: str, refs: Iterable[Ref], *, allowed: Sequence[str],
                 assignments: Mapping[str, str], per_row: Mapping[str, Callable[[Ref], Any]] | None = None,
                 params: Mapping[str, Any] | None = None, extra_where: Sequence[str] = ()) -> TransitionResult:
-        """One guarded ``UPDATE ... FROM (VALUES ...)`` per chunk of refs.
+        """One guarded ``UPDATE ... FROM (VALUES ...)`` per chunk of refs
+        (``StoreDialect.update_from_values``).
 
         ``assignments``: column -> SQL expression; ``t`` is the table, ``v`` the VALUES rows (``v.k_*``
-        the key, ``v.<name>`` each ``per_row`` value), ``:name`` a shared parameter of ``params``.
+        the key, ``v.<name>`` each ``per_row`` value), ``%(name)s`` a shared parameter of ``params``.
         """
         model = model_for(domain)
         table = model.__tablename__
@@ -171,21 +171,14 @@ class TrackingService:
         set_sql = ", ".join(f'"{col}" = {expr}' for col, expr in assignments.items())
 
         def work(conn: Connection) -> list[int]:
-            ph = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-            row_ph = "(" + ", ".join([ph] * len(value_cols)) + ")"
+            dialect = dialect_of(conn)
+            shared = {name: self._bind(conn, value) for name, value in (params or {}).items()}
             changed: list[int] = []
             for start in range(0, len(refs), CHUNK):
-                chunk = refs[start:start + CHUNK]
-                sql = (f"WITH v({', '.join(value_cols)}) AS (VALUES {', '.join([row_ph] * len(chunk))}) "
-                       f"UPDATE {table} AS t SET {set_sql} FROM v WHERE {where} RETURNING id")
-                # the VALUES placeholders come first in the text, then the shared :name ones
-                sql, shared_order = _positional(sql, list(params or {}), ph)
-                args: list[Any] = []
-                for ref in chunk:
-                    args.extend([ref] if by_id else list(ref))
-                    args.extend(self._bind(conn, fn(ref)) for fn in per_row.values())
-                args.extend(self._bind(conn, params[name]) for name in shared_order)
-                changed.extend(r[0] for r in conn.exec_driver_sql(sql, tuple(args)).fetchall())
+                rows = [([ref] if by_id else list(ref)) + [self._bind(conn, fn(ref)) for fn in per_row.values()]
+                        for ref in refs[start:start + CHUNK]]
+                sql, values = dialect.update_from_values(table, value_cols, rows, set_sql, where, shared)
+                changed.extend(r[0] for r in conn.exec_driver_sql(sql, values).fetchall())
             return changed
 
         changed = self._write(operation, table, work)
@@ -225,11 +218,10 @@ class TrackingService:
 
         def work(conn: Connection) -> dict[str, int]:
             if rows:
-                insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
                 # RETURNING makes SQLAlchemy batch the rows into multi-row INSERTs
                 # ("insertmanyvalues"); without it ON CONFLICT falls back to row-by-row executemany.
-                stmt = insert(table).on_conflict_do_nothing(
-                    index_elements=["root_run_id", "step_key", "partition_key"]).returning(table.c.id)
+                stmt = dialect_of(conn).insert_skipping_existing(
+                    table, ["root_run_id", "step_key", "partition_key"]).returning(table.c.id)
                 inserted = len(conn.execute(stmt, rows).all())
                 log.debug("create %s: %d new rows, %d existed", domain, inserted, len(rows) - inserted)
             found = conn.execute(
@@ -260,8 +252,8 @@ class TrackingService:
         """PENDING -> PROCESSING: attempts + 1, started_at and heartbeat_at now, run_id := run_id."""
         return self._update(
             "start", domain, refs, allowed=[TaskStatus.PENDING],
-            assignments={"status": "'PROCESSING'", "attempts": "t.attempts + 1", "started_at": ":now",
-                         "heartbeat_at": ":now", "updated_at": ":now", "run_id": ":run_id",
+            assignments={"status": "'PROCESSING'", "attempts": "t.attempts + 1", "started_at": "%(now)s",
+                         "heartbeat_at": "%(now)s", "updated_at": "%(now)s", "run_id": "%(run_id)s",
                          "completed_at": "NULL", "error_message": "NULL", "items_completed": "NULL"},
             params={"now": self._now(), "run_id": run_id})
 
@@ -274,14 +266,14 @@ class TrackingService:
                 "items_completed": ("CASE WHEN t.items_completed IS NULL OR CAST(v.done AS INTEGER) > "
                                     "t.items_completed THEN CAST(v.done AS INTEGER) ELSE t.items_completed END"),
                 "items_total": "COALESCE(CAST(v.total AS INTEGER), t.items_total)",
-                "heartbeat_at": ":now", "updated_at": ":now"},
+                "heartbeat_at": "%(now)s", "updated_at": "%(now)s"},
             per_row={"done": _getter(completed, 0, int), "total": _getter(total, None, int)},
             params={"now": self._now()})
 
     def heartbeat(self, domain: str, refs: Iterable[Ref]) -> TransitionResult:
         """Mark PROCESSING rows alive (the reconciler fails rows whose heartbeat is too old)."""
         return self._update("heartbeat", domain, refs, allowed=[TaskStatus.PROCESSING],
-                            assignments={"heartbeat_at": ":now", "updated_at": ":now"},
+                            assignments={"heartbeat_at": "%(now)s", "updated_at": "%(now)s"},
                             params={"now": self._now()})
 
     def complete(self, domain: str, refs: Iterable[Ref], rows_written: int | Mapping[Ref, int] = 0,
@@ -291,8 +283,8 @@ class TrackingService:
         span_of = _getter(span, None, tuple)
         return self._update(
             "complete", domain, refs, allowed=[TaskStatus.PROCESSING],
-            assignments={"status": "'COMPLETED'", "completed_at": ":now", "heartbeat_at": ":now",
-                         "updated_at": ":now", "rows_written": "CAST(v.rows_w AS BIGINT)",
+            assignments={"status": "'COMPLETED'", "completed_at": "%(now)s", "heartbeat_at": "%(now)s",
+                         "updated_at": "%(now)s", "rows_written": "CAST(v.rows_w AS BIGINT)",
                          "span_start": "COALESCE(CAST(v.span_s AS BIGINT), t.span_start)",
                          "span_end": "COALESCE(CAST(v.span_e AS BIGINT), t.span_end)"},
             per_row={"rows_w": _getter(rows_written, 0, int),
@@ -310,15 +302,15 @@ class TrackingService:
         extra: list[str] = []
         params: dict[str, Any] = {"now": self._now()}
         if only_run_id is not None:
-            extra.append("t.run_id = :only_run")
+            extra.append("t.run_id = %(only_run)s")
             params["only_run"] = only_run_id
         if heartbeat_before is not None:
-            extra.append("(t.heartbeat_at IS NULL OR t.heartbeat_at < :hb_before)")
+            extra.append("(t.heartbeat_at IS NULL OR t.heartbeat_at < %(hb_before)s)")
             params["hb_before"] = heartbeat_before
         return self._update(
             "fail", domain, refs, allowed=[TaskStatus.PROCESSING],
             assignments={"status": "'FAILED'", "error_message": "CAST(v.msg AS TEXT)",
-                         "completed_at": ":now", "updated_at": ":now"},
+                         "completed_at": "%(now)s", "updated_at": "%(now)s"},
             per_row={"msg": lambda r: _getter(error_messages, "failed", str)(r)[:MAX_ERROR_CHARS]},
             params=params, extra_where=extra)
 
@@ -326,8 +318,8 @@ class TrackingService:
         """PENDING | PROCESSING -> CANCELLED; the reason goes to error_message."""
         return self._update(
             "cancel", domain, refs, allowed=[TaskStatus.PENDING, TaskStatus.PROCESSING],
-            assignments={"status": "'CANCELLED'", "error_message": ":reason", "completed_at": ":now",
-                         "updated_at": ":now"},
+            assignments={"status": "'CANCELLED'", "error_message": "%(reason)s", "completed_at": "%(now)s",
+                         "updated_at": "%(now)s"},
             params={"now": self._now(), "reason": str(reason)[:MAX_ERROR_CHARS]})
 
     def retry(self, domain: str, refs: Iterable[Ref]) -> TransitionResult:
@@ -337,7 +329,7 @@ class TrackingService:
         """
         return self._update(
             "retry", domain, refs, allowed=[TaskStatus.FAILED],
-            assignments={"status": "'PENDING'", "completed_at": "NULL", "updated_at": ":now"},
+            assignments={"status": "'PENDING'", "completed_at": "NULL", "updated_at": "%(now)s"},
             params={"now": self._now()}, extra_where=["t.attempts < t.max_attempts"])
 
 
@@ -380,16 +372,3 @@ def _span_part(span: tuple | None, index: int) -> int | None:
     part = span[index]
     return None if part is None else int(part)
 
-
-def _positional(sql: str, names: Sequence[str], ph: str) -> tuple[str, list[str]]:
-    """Replace ``:name`` markers by positional placeholders; the names in order of appearance."""
-    order: list[str] = []
-    if not names:
-        return sql, order
-    pattern = re.compile(r":(" + "|".join(sorted(map(re.escape, names), key=len, reverse=True)) + r")\b")
-
-    def sub(match: re.Match) -> str:
-        order.append(match.group(1))
-        return ph
-
-    return pattern.sub(sub, sql), order

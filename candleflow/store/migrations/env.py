@@ -9,6 +9,7 @@ connection's transaction, which the caller commits. From the alembic command lin
 from alembic import context
 from sqlalchemy import create_engine
 
+from candleflow.store.dialects import dialect_of
 from candleflow.store.schema import metadata as store_metadata
 from candleflow.tracking.models import tracking_metadata
 
@@ -23,7 +24,7 @@ def _configure_and_run(connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         version_table=VERSION_TABLE,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=dialect_of(connection).alembic_batch_mode,
         compare_type=True,
     )
     with context.begin_transaction():

@@ -1,1 +1,0 @@
-"""Dagster assets: thin wrappers around ``candleflow.pipeline``."""
