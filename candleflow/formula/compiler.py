@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from ..market.intervals import INTRADAY_SECONDS, check_interval
 from .errors import FormulaError
 from .functions import CROSS_SECTION, TIMEFRAME
-from .limits import MAX_HISTORY_BARS, SESSION_SECONDS, WARMUP_BARS
+from .limits import MAX_HISTORY_BARS, WARMUP_BARS, session_seconds
 from .nodes import COND, NUMBER, Call, Field, Node, Offset, walk
 from .parser import parse
 
 def _seconds(interval: str) -> int:
-    return INTRADAY_SECONDS.get(interval, SESSION_SECONDS)
+    return INTRADAY_SECONDS.get(interval) or session_seconds()
 
 
 def bars_spanned(n: int, source: str | None, target: str) -> int:

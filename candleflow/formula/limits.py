@@ -1,5 +1,7 @@
 """Limits of the formula language. Formulas are user input: everything is capped."""
 
+import functools
+
 from ..market.calendar import ExchangeSessions
 from ..market.indicator_registry import WARMUP_BARS as WARMUP_BARS
 
@@ -20,10 +22,15 @@ MAX_EXPONENT = 10
 # with the indicators (candleflow.market.indicator_registry).
 #: Largest history, in bars of one interval, that a formula may require.
 MAX_HISTORY_BARS = 20000
-#: Seconds of one daily session used to convert intraday lookbacks to daily bars: the longest
-#: regular session of the default calendar, XNYS (6.5 h; shorter than any 24 h market, so the
-#: conversion never asks for too few days).
-SESSION_SECONDS = ExchangeSessions().regular_session_seconds
+@functools.cache
+def session_seconds() -> int:
+    """Seconds of one daily session, used to convert intraday lookbacks to daily bars: the longest
+    regular session of the default calendar, XNYS (6.5 h; shorter than any 24 h market, so the
+    conversion never asks for too few days). Built on first use, not at import: every step
+    process imports this module."""
+    return ExchangeSessions().regular_session_seconds
+
+
 #: Symbols evaluated together as one 2-D block.
 CHUNK_SYMBOLS = 128
 #: Wall-clock seconds one scan may take on one block of symbols, cross sections included (see
