@@ -139,3 +139,34 @@ def test_symbols_without_a_file_since_the_mark_have_nothing_new(tmp_path):
     batch = FileSource(tmp_path, landed_since_ns=mark).fetch(["AAPL", "MSFT", "KO"], None)
     assert batch.errors == {} and batch.unchanged == ["MSFT", "KO"]
     assert batch.candles[["symbol", "bar_start"]].values.tolist() == [["AAPL", 1709908260]]
+
+
+def test_daily_bars_stamped_by_date_alone_or_at_midnight_utc_are_those_sessions(tmp_path):
+    """Daily data as people download it: ``2013-03-01`` (yfinance, Stooq CSVs) and a bar at
+    midnight UTC (many vendors' daily bars, Parquet exports) both mean the session of that date,
+    stamped with its open (2013-03-01 and 2013-03-04: 14:30 UTC, EST)."""
+    write_csv(tmp_path, "AAPL.csv", ["AAPL,2013-03-01,10,11,9,10.5,1000",
+                                     "AAPL,2013-03-04,10,11,9,10.5,1000"])
+    pd.DataFrame({"symbol": ["MSFT"] * 2, "ts": pd.to_datetime(["2013-03-01", "2013-03-04"]).tz_localize("UTC"),
+                  "open": [1.0] * 2, "high": [2.0] * 2, "low": [0.5] * 2, "close": [1.5] * 2,
+                  "volume": [7.0] * 2}).to_parquet(tmp_path / "MSFT.parquet")
+    batch = FileSource(tmp_path, base_interval="1d").fetch(["AAPL", "MSFT"], None)
+    assert batch.errors == {}
+    opens = [1362148200, 1362407400]  # 2013-03-01 and 2013-03-04 14:30 UTC
+    assert batch.candles[["symbol", "bar_start"]].values.tolist() == [
+        ["AAPL", opens[0]], ["AAPL", opens[1]], ["MSFT", opens[0]], ["MSFT", opens[1]]]
+
+
+def test_a_date_alone_that_is_no_session_is_named(tmp_path):
+    write_csv(tmp_path, "AAPL.csv", ["AAPL,2013-03-02,10,11,9,10.5,1000"])
+    batch = FileSource(tmp_path, base_interval="1d").fetch(["AAPL"], None)
+    assert batch.errors == {"AAPL": "AAPL: 2013-03-02 is not a trading session"}
+
+
+def test_a_date_alone_in_minute_data_is_refused(tmp_path):
+    write_csv(tmp_path, "AAPL.csv", ["AAPL,2013-03-01,10,11,9,10.5,1000"])
+    write_csv(tmp_path, "MSFT.csv", ["MSFT,2024-03-08T14:30:00Z,10,11,9,10.5,100"])
+    batch = FileSource(tmp_path).fetch(["AAPL", "MSFT"], None)
+    assert batch.errors == {"AAPL": "AAPL.csv: ts '2013-03-01' is a date without a time; only daily "
+                                    "data (base interval 1d) is stamped by date"}
+    assert set(batch.candles["symbol"]) == {"MSFT"}

@@ -70,8 +70,7 @@ class FileSource(CandleSource):
         return sorted((f for f in files if f.symbol in order and f.symbol not in errors),
                       key=lambda f: order[f.symbol]), errors
 
-    @staticmethod
-    def _read(files: list[LandedFile], errors: dict[str, str]) -> pd.DataFrame:
+    def _read(self, files: list[LandedFile], errors: dict[str, str]) -> pd.DataFrame:
         """Symbol, bar_start and OHLCV rows of ``files``, in their order; the first problem of a
         symbol's files goes to ``errors``."""
         batch, left = read_csv_batch(files)
@@ -79,7 +78,7 @@ class FileSource(CandleSource):
         frames = [batch]
         for landed in left:
             try:
-                frames.append(read_landed_file(landed).assign(file=position[landed.path]))
+                frames.append(read_landed_file(landed, daily=self.base_interval == DAILY).assign(file=position[landed.path]))
             except MalformedFile as exc:
                 errors.setdefault(landed.symbol, str(exc))
         rows = pd.concat(frames, ignore_index=True) if len(frames) > 1 else batch
@@ -87,10 +86,13 @@ class FileSource(CandleSource):
 
     def _stamped(self, rows: pd.DataFrame, errors: dict[str, str]) -> pd.DataFrame:
         """1m bars must start on a minute; a daily bar is stamped with its session's open. A
-        symbol with a bar that does neither fails whole (its problem goes to ``errors``)."""
+        symbol with a bar that does neither fails whole (its problem goes to ``errors``).
+
+        A daily bar's session is the exchange-local date of its stamp, except for a stamp at
+        midnight UTC (a date alone, or how many vendors stamp daily bars), which names its UTC
+        date: read in New York time it would be the evening before."""
         if self.base_interval == DAILY and len(rows):
-            days = pd.to_datetime(rows["bar_start"], unit="s", utc=True).dt.tz_convert(
-                self.calendar.timezone).dt.date
+            days = _session_days(rows["bar_start"], self.calendar.timezone)
             sessions = self.calendar.sessions_near(int(rows["bar_start"].min()), int(rows["bar_start"].max()))
             opens = days.map(dict(zip(sessions["session"], sessions["open"])))
             off = opens.isna()
@@ -109,6 +111,13 @@ class FileSource(CandleSource):
             return (f"{day} is outside the {calendar.calendar_name} calendar range "
                     f"{calendar.first_session}..{calendar.last_session} (setting calendar_start)")
         return f"{day} is not a trading session"
+
+
+def _session_days(bar_starts: pd.Series, timezone: str) -> pd.Series:
+    """The date each daily bar's stamp names (see ``FileSource._stamped``)."""
+    stamps = pd.to_datetime(bar_starts, unit="s", utc=True)
+    local_days = stamps.dt.tz_convert(timezone).dt.date
+    return local_days.where(bar_starts % 86400 != 0, stamps.dt.date)
 
 
 def _without(rows: pd.DataFrame, errors: dict[str, str]) -> pd.DataFrame:

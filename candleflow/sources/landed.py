@@ -1,8 +1,9 @@
 """Landed candle files one at a time: their names, the folder's listing, and reading one file.
 
 File names start with the symbol: ``AAPL.csv``, ``AAPL_2024-03-08.parquet``, ``BRK.B_part2.csv``.
-Columns (documented in docs/candle-sources.md): ``symbol``, ``ts`` (bar start, ISO 8601 with a UTC offset, or a
-time-zone aware Parquet timestamp), ``open``, ``high``, ``low``, ``close``, ``volume``.
+Columns (documented in docs/candle-sources.md): ``symbol``, ``ts`` (bar start, ISO 8601 with a UTC
+offset, or a time-zone aware Parquet timestamp; for daily data also a date alone, ``2013-03-01``,
+read as midnight UTC of that date), ``open``, ``high``, ``low``, ``close``, ``volume``.
 ``read_landed_file`` is the reference reader: whatever it refuses, it refuses with a message naming
 the file and the problem. A file that links out of the landing folder is never read.
 """
@@ -23,6 +24,7 @@ from candleflow.market.symbols import SymbolError, validate_symbol
 SUFFIXES = (".csv", ".parquet")
 FILE_COLUMNS = ("symbol", "ts", *OHLCV_COLUMNS)
 UTC_OFFSET = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$")
+DATE_ONLY = re.compile(r"\d{4}-\d\d-\d\d")
 
 
 class MalformedFile(ValueError):
@@ -116,7 +118,7 @@ def _misshapen_line(text: str) -> tuple[int, int, int] | None:
     return None
 
 
-def _utc_seconds(ts: pd.Series, path: Path) -> np.ndarray:
+def _utc_seconds(ts: pd.Series, path: Path, daily: bool) -> np.ndarray:
     missing = ts.isna().to_numpy()
     if missing.any():
         raise MalformedFile(f"{path.name}: ts is missing in row {np.flatnonzero(missing)[0] + 1}")
@@ -126,11 +128,15 @@ def _utc_seconds(ts: pd.Series, path: Path) -> np.ndarray:
         raise MalformedFile(f"{path.name}: column ts has no time zone")
     else:
         text = ts.astype(str).str.strip()
-        naive = ~text.str.contains(UTC_OFFSET)
+        dates = text.str.fullmatch(DATE_ONLY)
+        naive = ~text.str.contains(UTC_OFFSET) & ~dates
         if naive.any():
             raise MalformedFile(f"{path.name}: ts {text[naive].iloc[0]!r} has no UTC offset")
-        try:
-            parsed = pd.to_datetime(text, utc=True, format="ISO8601")
+        if not daily and dates.any():
+            raise MalformedFile(f"{path.name}: ts {text[dates].iloc[0]!r} is a date without a time; "
+                                "only daily data (base interval 1d) is stamped by date")
+        try:  # a date alone becomes midnight UTC, which the daily source reads as that date
+            parsed = pd.to_datetime(text.mask(dates, text + "T00:00:00Z"), utc=True, format="ISO8601")
         except (ValueError, TypeError) as exc:
             raise MalformedFile(f"{path.name}: column ts is not ISO 8601 ({exc})") from None
     return (parsed.dt.tz_convert("UTC").astype("datetime64[s, UTC]").astype("int64")).to_numpy()
@@ -162,8 +168,10 @@ def _not_a_number_type(values: pd.Series) -> str | None:
     return f"of type {values.dtype}"
 
 
-def read_landed_file(landed: LandedFile) -> pd.DataFrame:
+def read_landed_file(landed: LandedFile, *, daily: bool = False) -> pd.DataFrame:
     """One file as symbol, bar_start (epoch s, UTC, as given) and OHLCV columns, in file order.
+
+    ``daily``: the file holds daily bars, which may be stamped by a date alone.
 
     In messages, row N is the N-th row of data, and line N the N-th line of a CSV file (the header
     is line 1).
@@ -176,7 +184,7 @@ def read_landed_file(landed: LandedFile) -> pd.DataFrame:
     other = table.loc[table["symbol"] != landed.symbol, "symbol"]
     if len(other):
         raise MalformedFile(f"{path.name}: row for symbol {other.iloc[0]!r} in a file of {landed.symbol}")
-    frame = pd.DataFrame({"symbol": landed.symbol, "bar_start": _utc_seconds(table["ts"], path)})
+    frame = pd.DataFrame({"symbol": landed.symbol, "bar_start": _utc_seconds(table["ts"], path, daily)})
     for column in OHLCV_COLUMNS:
         frame[column] = _numbers(table[column], column, path)
     return frame
