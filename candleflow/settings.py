@@ -20,10 +20,13 @@ import exchange_calendars
 
 from candleflow.formula.limits import SCAN_TIME_LIMIT_S
 from candleflow.market.calendar import DEFAULT_START, ExchangeSessions
+from candleflow.sources.folder import LAYOUT_NAMES, MAPPING_SUFFIXES, table_layout
+from candleflow.sources.layouts import LayoutError
 
 Deployment = Literal["local", "production"]
 SourceKind = Literal["synthetic", "files"]
 BaseInterval = Literal["1m", "1d"]
+NewTickers = Literal["add", "ignore"]
 
 
 class SettingsError(ValueError):
@@ -45,6 +48,18 @@ def _calendar_code(text: str) -> str:
     return text
 
 
+def _file_layout(text: str) -> str:
+    if text in LAYOUT_NAMES:
+        return text
+    if not text.endswith(MAPPING_SUFFIXES):
+        raise ValueError(f"one of {', '.join(LAYOUT_NAMES)}, or a .yaml mapping file")
+    try:
+        table_layout(text)
+    except LayoutError as exc:
+        raise ValueError(f"a usable mapping file ({exc})") from None
+    return text
+
+
 @dataclass(frozen=True)
 class Settings:
     deployment: Deployment = _setting(
@@ -57,6 +72,12 @@ class Settings:
     source: SourceKind = _setting("CANDLEFLOW_SOURCE", "synthetic", "where candles come from: `synthetic` "
                                   "or `files` (CANDLEFLOW_LANDING_DIR)")
     landing_dir: str = _setting("CANDLEFLOW_LANDING_DIR", "", "landing folder of the files source")
+    file_layout: str = _setting("CANDLEFLOW_FILE_LAYOUT", "candleflow", "layout of the landing folder's "
+                                "files: `candleflow` (a file per symbol), `polygon-day` (a gzip CSV per "
+                                "day, every ticker), `databento-ohlcv`, or the path of a YAML mapping file "
+                                "(docs/candle-sources.md)", parse=_file_layout)
+    new_tickers: NewTickers = _setting("CANDLEFLOW_NEW_TICKERS", "add", "symbols of landed files not in "
+                                       "the universe: `add` them as partitions, or `ignore` them")
     base_interval: BaseInterval = _setting("CANDLEFLOW_BASE_INTERVAL", "1m",
                                            "`1m`, or `1d` for daily-only data")
     seed: int = _setting("CANDLEFLOW_SEED", 7, "seed of the synthetic source (and of `candleflow replay`, "

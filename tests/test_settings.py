@@ -20,6 +20,8 @@ EVERY_VARIABLE = {
     "CANDLEFLOW_STORE_URL": ("postgresql://u:p@db/candleflow", "store_url", "postgresql://u:p@db/candleflow"),
     "CANDLEFLOW_SOURCE": ("files", "source", "files"),
     "CANDLEFLOW_LANDING_DIR": ("/srv/landing", "landing_dir", "/srv/landing"),
+    "CANDLEFLOW_FILE_LAYOUT": ("polygon-day", "file_layout", "polygon-day"),
+    "CANDLEFLOW_NEW_TICKERS": ("ignore", "new_tickers", "ignore"),
     "CANDLEFLOW_BASE_INTERVAL": ("1d", "base_interval", "1d"),
     "CANDLEFLOW_SEED": ("11", "seed", 11),
     "CANDLEFLOW_INDICATORS_FILE": ("ind.yaml", "indicators_file", "ind.yaml"),
@@ -64,6 +66,11 @@ def test_every_variable_is_read():
     ("CANDLEFLOW_DEPLOYMENT", "prod", "CANDLEFLOW_DEPLOYMENT must be one of local, production, got 'prod'"),
     ("CANDLEFLOW_SOURCE", "ftp", "CANDLEFLOW_SOURCE must be one of synthetic, files, got 'ftp'"),
     ("CANDLEFLOW_BASE_INTERVAL", "5m", "CANDLEFLOW_BASE_INTERVAL must be one of 1m, 1d, got '5m'"),
+    ("CANDLEFLOW_FILE_LAYOUT", "polygon", "CANDLEFLOW_FILE_LAYOUT must be one of candleflow, polygon-day, "
+                                          "databento-ohlcv, or a .yaml mapping file, got 'polygon'"),
+    ("CANDLEFLOW_FILE_LAYOUT", "/nowhere/map.yaml", "CANDLEFLOW_FILE_LAYOUT must be a usable mapping file "
+     "(map.yaml: cannot read the mapping file (No such file or directory)), got '/nowhere/map.yaml'"),
+    ("CANDLEFLOW_NEW_TICKERS", "keep", "CANDLEFLOW_NEW_TICKERS must be one of add, ignore, got 'keep'"),
     ("CANDLEFLOW_CALENDAR", "NOPE", "CANDLEFLOW_CALENDAR must be an exchange-calendars code such as XNYS, "
                                     "got 'NOPE'"),
     ("CANDLEFLOW_CALENDAR_START", "2020-02-30",

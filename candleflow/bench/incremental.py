@@ -31,6 +31,7 @@ from candleflow.environment import console_script
 from candleflow.market.calendar import ExchangeSessions
 from candleflow.market.indicators import DEFAULT_INDICATORS
 from candleflow.pipeline.scan_config import load_scans
+from candleflow.resources import LandingFolderCandles
 from candleflow.pipeline.stages import STAGES, PipelineContext, run_stages
 from candleflow.pipeline.window import window_of_bars
 from candleflow.defs.market_data.landing import LandingMark, covering_range, minute_run_config
@@ -171,7 +172,7 @@ def incremental_minute(symbols: int, runs: int, history: int) -> dict:
                     figures.append({"mode": mode, "wall_seconds": round(time.perf_counter() - started, 3),
                                     "stage_seconds": stage_seconds})
                 else:
-                    config = minute_run_config(landing, "1m", arrived.landed_since_ns)
+                    config = minute_run_config(LandingFolderCandles(landing_dir=str(landing)), arrived.landed_since_ns)
                     wall = _job_execute(env, arrived_range, config)
                     figures.append({"mode": mode, "wall_seconds": round(wall, 3), **run_figures(env, wall)})
         with landing_daemon(env, landing):

@@ -5,7 +5,7 @@ its batch is half-written, and the rejection names the symbol, the bar time and 
 Rows must arrive in ascending time order per symbol, as a vendor prints them, and inside a session
 of the exchange calendar, extended hours included (a bar at 1970-01-01 or on a Sunday would be
 stored and then belong to no session). Prices and volumes are at most ``MAX_VALUE``, so that sums
-of them over any bar or history stay finite.
+of them over any bar or history stay finite, and prices at most ``MAX_PRICE``.
 """
 
 from dataclasses import dataclass
@@ -20,6 +20,9 @@ from candleflow.market.frames import PRICE_COLUMNS
 #: Largest price or volume accepted: a real share volume never comes near it, and the sums and
 #: price x volume products (VWAP) of such values stay far below a float's limit (1.8e308).
 MAX_VALUE = 1e15
+#: Largest price accepted (Berkshire Hathaway A, the dearest share, trades near 7e5): a fixed-point
+#: price in units of 1e-9 read without its scale lands above it for anything dearer than a cent.
+MAX_PRICE = 1e7
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ def _rule_masks(frame: pd.DataFrame) -> list[tuple[str, np.ndarray, str]]:
             ("non-finite value", ~finite, "open,high,low,close,volume"),
             ("non-positive price", finite & (prices <= 0).any(axis=1), "open,high,low,close"),
             (f"value above {MAX_VALUE:g}", finite & too_large, "open,high,low,close,volume"),
+            (f"price above {MAX_PRICE:g} (fixed-point prices read without their scale?)",
+             finite & ~too_large & (prices > MAX_PRICE).any(axis=1), "open,high,low,close"),
             ("high below low", finite & (h < l), "high,low"),
             ("high below open or close", finite & (h < np.maximum(o, c)), "open,high,close"),
             ("low above open or close", finite & (l > np.minimum(o, c)), "open,low,close"),

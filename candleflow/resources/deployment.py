@@ -50,7 +50,9 @@ def candle_source(settings: Settings) -> CandleSourceResource:
     """``CANDLEFLOW_SOURCE``: ``synthetic`` (default) or ``files`` (``CANDLEFLOW_LANDING_DIR``)."""
     base_interval = launch_value(settings, "base_interval")
     if settings.source == "files":
-        return LandingFolderCandles(landing_dir=launch_value(settings, "landing_dir"), base_interval=base_interval)
+        return LandingFolderCandles(landing_dir=launch_value(settings, "landing_dir"), base_interval=base_interval,
+                                    layout=launch_value(settings, "file_layout"),
+                                    new_tickers=launch_value(settings, "new_tickers"))
     return SyntheticCandles(seed=launch_value(settings, "seed"), base_interval=base_interval)
 
 

@@ -17,12 +17,12 @@ naming the file. So does a file that ``landed_files`` refuses (a link out of the
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from candleflow.market.calendar import ExchangeSessions
 from candleflow.market.intervals import BASE_INTERVAL, DAILY
 from candleflow.sources.base import CandleSource, SourceBatch
+from candleflow.sources.batches import finished_batch
 from candleflow.sources.csv_batch import read_csv_batch
 from candleflow.sources.landed import LandedFile, MalformedFile, landed_files, read_landed_file
 
@@ -45,16 +45,8 @@ class FileSource(CandleSource):
         if not self.landed_since_ns:
             errors |= {s: f"no landed file for {s} in {self.landing_dir}" for s in without_files}
             unchanged = []
-        rows = self._stamped(_without(self._read(files, errors), errors), errors)
-        if sessions is not None:  # the window's sessions, extended hours included
-            first, last = int(sessions["extended_open"].iloc[0]), int(sessions["extended_close"].iloc[-1])
-            rows = rows[(rows["bar_start"] >= first) & (rows["bar_start"] < last)]
-        candles = rows.reset_index(drop=True).assign(
-            minutes=1 if self.base_interval == BASE_INTERVAL else 0, complete=True)
-        as_of = None
-        if sessions is None and self.base_interval == BASE_INTERVAL and len(candles):
-            as_of = int(candles["bar_start"].max()) + 60
-        return SourceBatch(candles, errors, as_of, unchanged)
+        rows = self._read(files, errors)
+        return finished_batch(rows, errors, unchanged, sessions, self.base_interval, self.calendar)
 
     def _files_of(self, symbols: Sequence[str]) -> tuple[list[LandedFile], dict[str, str]]:
         """The files of ``symbols`` landed since ``landed_since_ns``, in the order of ``symbols``,
@@ -83,42 +75,3 @@ class FileSource(CandleSource):
                 errors.setdefault(landed.symbol, str(exc))
         rows = pd.concat(frames, ignore_index=True) if len(frames) > 1 else batch
         return rows.sort_values("file", kind="stable").drop(columns="file")
-
-    def _stamped(self, rows: pd.DataFrame, errors: dict[str, str]) -> pd.DataFrame:
-        """1m bars must start on a minute; a daily bar is stamped with its session's open. A
-        symbol with a bar that does neither fails whole (its problem goes to ``errors``).
-
-        A daily bar's session is the exchange-local date of its stamp, except for a stamp at
-        midnight UTC (a date alone, or how many vendors stamp daily bars), which names its UTC
-        date: read in New York time it would be the evening before."""
-        if self.base_interval == DAILY and len(rows):
-            days = _session_days(rows["bar_start"], self.calendar.timezone)
-            sessions = self.calendar.sessions_near(int(rows["bar_start"].min()), int(rows["bar_start"].max()))
-            opens = days.map(dict(zip(sessions["session"], sessions["open"])))
-            off = opens.isna()
-            for symbol, day in days[off].groupby(rows.loc[off, "symbol"]).min().items():
-                errors[symbol] = f"{symbol}: {self._not_a_session(day)}"
-            rows = rows.assign(bar_start=opens.fillna(0).astype(np.int64))
-        elif self.base_interval == BASE_INTERVAL:
-            off = rows["bar_start"] % 60 != 0
-            for symbol, bar_start in rows[off].groupby("symbol", sort=False)["bar_start"].first().items():
-                errors[symbol] = f"{symbol}: 1m bar at epoch {bar_start} is not on a minute"
-        return _without(rows, errors)
-
-    def _not_a_session(self, day) -> str:
-        calendar = self.calendar
-        if not calendar.first_session <= day <= calendar.last_session:
-            return (f"{day} is outside the {calendar.calendar_name} calendar range "
-                    f"{calendar.first_session}..{calendar.last_session} (setting calendar_start)")
-        return f"{day} is not a trading session"
-
-
-def _session_days(bar_starts: pd.Series, timezone: str) -> pd.Series:
-    """The date each daily bar's stamp names (see ``FileSource._stamped``)."""
-    stamps = pd.to_datetime(bar_starts, unit="s", utc=True)
-    local_days = stamps.dt.tz_convert(timezone).dt.date
-    return local_days.where(bar_starts % 86400 != 0, stamps.dt.date)
-
-
-def _without(rows: pd.DataFrame, errors: dict[str, str]) -> pd.DataFrame:
-    return rows[~rows["symbol"].isin(list(errors))] if errors else rows

@@ -84,9 +84,14 @@ def _landed_or_refused(entry: os.DirEntry, mtime_ns: int, folder: Path) -> Lande
         symbol = symbol_of(path)
     except SymbolError as exc:
         return RefusedFile(None, f"{path.name}: {exc}")
-    if entry.is_symlink() and not path.resolve().is_relative_to(folder):
+    if links_out(entry, folder):
         return RefusedFile(symbol, f"{path.name}: links to a file outside the landing folder; not read")
     return LandedFile(symbol, path, mtime_ns)
+
+
+def links_out(entry: os.DirEntry, folder: Path) -> bool:
+    """Whether ``entry`` is a symbolic link to a file outside ``folder`` (never read)."""
+    return entry.is_symlink() and not Path(entry.path).resolve().is_relative_to(folder)
 
 
 def _read_table(path: Path) -> pd.DataFrame:
