@@ -29,7 +29,7 @@ def _timed_write(store: CandleStore, frame) -> float:
 def ingest(symbols: int, runs: int) -> dict:
     calendar = ExchangeSessions()
     session = calendar.last_closed_session(datetime.now(UTC))
-    frame = synthetic_minutes(bench_symbols(symbols), calendar.sessions(session, session), seed=7)
+    frame = synthetic_minutes(bench_symbols(symbols), calendar.sessions(session, session), seed=7, calendar=calendar)
     changed = frame.assign(**{column: frame[column] * 1.01 for column in PRICE_COLUMNS})
     figures = []
     for _ in range(runs):

@@ -15,6 +15,7 @@ calendars in ``EXTENDED_HOURS``; for any other calendar the extended hours are t
 
 import datetime
 import functools
+import zoneinfo
 from dataclasses import dataclass
 
 import exchange_calendars
@@ -39,6 +40,8 @@ class _SessionTable:
     extended_opens: np.ndarray  # int64 epoch seconds UTC, at or before opens
     extended_closes: np.ndarray  # int64 epoch seconds UTC, at or after closes
     timezone: str  # the exchange's time zone, e.g. America/New_York
+    weekmask: str  # the weekdays it trades, Monday first, as numpy's busday functions take them
+    close_offset: int  # 1 where a session closes on the local day after its date (24/7), else 0
 
 
 def _epoch_seconds(utc_times: pd.Series) -> np.ndarray:
@@ -68,6 +71,8 @@ def _session_table(calendar_name: str, start: datetime.date) -> _SessionTable:
         extended_opens=extended_opens,
         extended_closes=extended_closes,
         timezone=timezone,
+        weekmask=calendar.weekmask,
+        close_offset=calendar.close_offset,
     )
 
 
@@ -98,6 +103,20 @@ def session_index(
     return np.where(inside, k, -1)
 
 
+def _cron_days(days: set[int]) -> str:
+    """Cron day-of-week field of ``days`` (Sunday = 0): ``*`` for every day, else runs of
+    consecutive days as ranges (``1-5``)."""
+    if len(days) == 7:
+        return "*"
+    runs: list[list[int]] = []
+    for day in sorted(days):
+        if runs and day == runs[-1][1] + 1:
+            runs[-1][1] = day
+        else:
+            runs.append([day, day])
+    return ",".join(str(first) if first == last else f"{first}-{last}" for first, last in runs)
+
+
 class ExchangeSessions:
     """Sessions of one exchange calendar (default XNYS, the New York Stock Exchange) from ``start``."""
 
@@ -108,6 +127,10 @@ class ExchangeSessions:
     @property
     def timezone(self) -> str:
         return self._table.timezone
+
+    @property
+    def weekmask(self) -> str:
+        return self._table.weekmask
 
     @property
     def regular_session_seconds(self) -> int:
@@ -181,6 +204,32 @@ class ExchangeSessions:
         day = self._check_in_range(d)
         i = np.searchsorted(self._table.days, day)
         return bool(self._table.days[i] == day)
+
+    def typical_close(self) -> datetime.time:
+        """The most common local close time of the calendar's last year of sessions, the year
+        ahead of today: an exchange that changed its hours (Tokyo, 15:00 to 15:30 in November
+        2024) has its new close."""
+        t = self._table
+        recent = t.closes[t.days >= t.days[-1] - np.timedelta64(365, "D")]
+        local = pd.to_datetime(recent, unit="s", utc=True).tz_convert(self.timezone)
+        return pd.Series(local.time).mode().iloc[0]
+
+    def cron_after_close(self, delay: datetime.timedelta) -> str:
+        """Cron expression, in the exchange's time zone, of ``delay`` after the typical close on
+        each day of the week a session closes on (XNYS, 5 minutes: ``5 16 * * 1-5``)."""
+        monday = datetime.datetime(2024, 1, 1)
+        at = datetime.datetime.combine(monday, self.typical_close()) + delay
+        shift = self._table.close_offset + (at - monday).days
+        # Python counts weekdays from Monday = 0, cron from Sunday = 0: hence the + 1.
+        days = {(day + shift + 1) % 7 for day, trades in enumerate(self.weekmask) if trades == "1"}
+        return f"{at.minute} {at.hour} * * {_cron_days(days)}"
+
+    def session_day_of_close(self, at: datetime.datetime) -> datetime.date:
+        """The day of the session that closes on the exchange's local date of ``at`` (tz-aware),
+        whether or not that day is a session: the local date, less a day for a calendar whose
+        sessions close on the day after their date (24/7 closes at midnight UTC)."""
+        local = at.astimezone(zoneinfo.ZoneInfo(self.timezone)).date()
+        return local - datetime.timedelta(days=self._table.close_offset)
 
     def last_closed_session(self, as_of: datetime.datetime) -> datetime.date:
         """The latest session whose close is at or before ``as_of`` (which must be tz-aware)."""

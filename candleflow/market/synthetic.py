@@ -7,11 +7,14 @@ Irwin-Hall sums of four 8-bit uniforms, two per 64-bit hash (mean 0, variance 1,
 +-3.46, steps of 0.007): plenty for synthetic prices and much cheaper than exact normals.
 
 The model, per symbol (constants drawn from the symbol's key): a price level between 5 and 500,
-a daily volatility between 1.5% and 2.5%, a per-minute volume level. Days are counted in weekdays
-from 2000-01-03 (holidays included, so the count needs no calendar). The log close follows an AR(1)
+a daily volatility between 1.5% and 2.5%, a per-minute volume level. Days are counted in the
+calendar's trading days of the week from 2000-01-03 (holidays included, so the count needs no
+holiday list). The log close follows an AR(1)
 around the level (phi 0.995, so prices wander without drifting off), always computed from day 0,
 so any window sees the same closes. A session opens at the previous weekday's close plus an
-overnight gap; its minutes follow a Brownian bridge from that open to its close. Volume has a
+overnight gap; its minutes follow a Brownian bridge from that open to its close, with a per-minute
+volatility that makes a full session of the calendar (390 minutes on XNYS, 510 on XLON, 1440 on
+24/7) move by 0.8 of the daily volatility. Volume has a
 U-shaped intraday profile with lognormal noise. About 0.5% of minutes (never a session's first)
 have no bar at all, as a vendor prints none for a minute without trades.
 """
@@ -24,6 +27,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.extensions import ExtensionArray
 
+from candleflow.market.calendar import ExchangeSessions
 from candleflow.market.frames import CANDLE_DTYPES, OHLCV_COLUMNS, empty_candles
 
 EPOCH = np.datetime64("2000-01-03", "D")
@@ -101,6 +105,7 @@ class _Model:
     log_volume: np.ndarray  # (S, D) log of the day's typical per-minute volume
     session_opens: np.ndarray  # int64 (D,) epoch seconds
     session_minutes: np.ndarray  # int64 (D,)
+    full_session_minutes: int  # of the calendar's longest regular session
     day_keys: np.ndarray  # uint64 (S, D): key of (symbol, session day)
     log_open: np.ndarray  # (S, D)
     log_close: np.ndarray  # (S, D)
@@ -126,10 +131,12 @@ def _log_closes(keys: np.ndarray, level: np.ndarray, vol: np.ndarray, days: np.n
     return level[:, None] + out.T
 
 
-def _model(symbols: Sequence[str], sessions: pd.DataFrame, seed: int) -> _Model:
+def _model(symbols: Sequence[str], sessions: pd.DataFrame, seed: int,
+           calendar: ExchangeSessions) -> _Model:
     names = pd.array(sorted(set(symbols)), dtype=CANDLE_DTYPES["symbol"])
     ordered = sessions.sort_values("open")
-    days = np.busday_count(EPOCH, np.array(ordered["session"], dtype="datetime64[D]"))
+    days = np.busday_count(EPOCH, np.array(ordered["session"], dtype="datetime64[D]"),
+                           weekmask=calendar.weekmask)
     if days[0] < 1:
         first = ordered["session"].iloc[0]
         raise ValueError(f"synthetic candles need sessions after {EPOCH}, got {first}")
@@ -147,6 +154,7 @@ def _model(symbols: Sequence[str], sessions: pd.DataFrame, seed: int) -> _Model:
         log_volume=(np.log(200.0) + u_volume * np.log(100.0))[:, None] + 0.3 * day_volume,
         session_opens=opens,
         session_minutes=(ordered["close"].to_numpy(np.int64) - opens) // 60,
+        full_session_minutes=calendar.regular_session_seconds // 60,
         day_keys=day_keys,
         log_open=closes[:, np.searchsorted(path_days, days - 1)] + 0.4 * vol[:, None] * gap,
         log_close=closes[:, np.searchsorted(path_days, days)],
@@ -161,7 +169,7 @@ def _session_grid(model: _Model, j: int, rows: slice) -> dict[str, np.ndarray]:
     n = int(model.session_minutes[j])
     words = 2 * np.arange(1, n + 1, dtype=_U64)
     key = model.day_keys[rows, j : j + 1]
-    sigma = (0.8 * model.daily_vol[rows] / np.sqrt(390.0))[:, None]  # per minute
+    sigma = (0.8 * model.daily_vol[rows] / np.sqrt(model.full_session_minutes))[:, None]  # per minute
     z_price, z_volume = _normals(_hash(key, words + _U64(_NORMALS)))
     walk = np.cumsum(z_price * sigma, axis=1)
     frac = np.arange(1, n + 1) / n
@@ -190,7 +198,7 @@ def _session_grid(model: _Model, j: int, rows: slice) -> dict[str, np.ndarray]:
 
 def _grids(model: _Model):
     """(session index, symbol rows, grid) for every session, a block of symbols at a time."""
-    block = max(1, _BLOCK_ELEMENTS // 390)
+    block = max(1, _BLOCK_ELEMENTS // model.full_session_minutes)
     for j in range(len(model.session_opens)):
         for first in range(0, len(model.symbols), block):
             rows = slice(first, first + block)
@@ -226,11 +234,13 @@ def _candles(symbols: ExtensionArray, bar_starts: np.ndarray, cells: dict[str, n
     )
 
 
-def synthetic_minutes(symbols: Sequence[str], sessions: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """1m candle frame for ``symbols`` over ``sessions`` (a frame from ``ExchangeSessions``)."""
+def synthetic_minutes(symbols: Sequence[str], sessions: pd.DataFrame, seed: int,
+                      calendar: ExchangeSessions | None = None) -> pd.DataFrame:
+    """1m candle frame for ``symbols`` over ``sessions``, a frame of ``calendar`` (default XNYS,
+    ``ExchangeSessions()``)."""
     if len(symbols) == 0 or sessions.empty:
         return empty_candles()
-    model = _model(symbols, sessions, seed)
+    model = _model(symbols, sessions, seed, calendar or ExchangeSessions())
     offsets = np.concatenate([[0], np.cumsum(model.session_minutes)])
     shape = (len(model.symbols), offsets[-1])
     cells = {name: np.empty(shape, dtype=CANDLE_DTYPES[name]) for name in _CELL_COLUMNS}
@@ -243,7 +253,8 @@ def synthetic_minutes(symbols: Sequence[str], sessions: pd.DataFrame, seed: int)
     return _candles(model.symbols, bar_starts, cells)
 
 
-def synthetic_daily(symbols: Sequence[str], sessions: pd.DataFrame, seed: int) -> pd.DataFrame:
+def synthetic_daily(symbols: Sequence[str], sessions: pd.DataFrame, seed: int,
+                    calendar: ExchangeSessions | None = None) -> pd.DataFrame:
     """Daily candle frame equal to ``derive_bars(synthetic_minutes(...), "1d", sessions)``.
 
     Each session's minute grid is reduced in place rather than laid out as a 1m frame and passed
@@ -252,7 +263,7 @@ def synthetic_daily(symbols: Sequence[str], sessions: pd.DataFrame, seed: int) -
     """
     if len(symbols) == 0 or sessions.empty:
         return empty_candles()
-    model = _model(symbols, sessions, seed)
+    model = _model(symbols, sessions, seed, calendar or ExchangeSessions())
     shape = (len(model.symbols), len(model.session_opens))
     cells = {name: np.empty(shape, dtype=CANDLE_DTYPES[name]) for name in _CELL_COLUMNS}
     for j, rows, grid in _grids(model):

@@ -25,6 +25,6 @@ def preload_daily_history(store: MarketDataRepository, calendar: ExchangeSession
     window = calendar.sessions_ending(through, sessions)
     rows = 0
     for i in range(0, len(symbols), CHUNK_SYMBOLS):
-        daily = synthetic_daily(list(symbols[i:i + CHUNK_SYMBOLS]), window, seed)
+        daily = synthetic_daily(list(symbols[i:i + CHUNK_SYMBOLS]), window, seed, calendar)
         rows += store.write_candles(daily, DAILY)
     return rows, window["session"].iloc[0], window["session"].iloc[-1]

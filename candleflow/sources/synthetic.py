@@ -26,4 +26,4 @@ class SyntheticSource(CandleSource):
             last = self.calendar.last_closed_session(self.as_of or datetime.now(UTC))
             sessions = self.calendar.sessions(last, last)
         generate = synthetic_minutes if self.base_interval == BASE_INTERVAL else synthetic_daily
-        return SourceBatch(generate(list(symbols), sessions, self.seed))
+        return SourceBatch(generate(list(symbols), sessions, self.seed, self.calendar))

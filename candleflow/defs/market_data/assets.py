@@ -28,22 +28,35 @@ from candleflow.dagster_steps.step import (
     stage_failures,
     take_over_lost_attempt,
 )
+from candleflow.market.calendar import ExchangeSessions
 from candleflow.pipeline.context import resolve_window
 from candleflow.pipeline.registry import PIPELINE, SCAN_SIGNALS, Stage, stage_named
 from candleflow.pipeline.result import StageResult
 from candleflow.pipeline.tracked import run_tracked
 from candleflow.resources import CandleSourceResource, PipelineSettings, StoreResource
+from candleflow.settings import read_settings
 
 OWNERS = ["team:market-data"]
 
-#: A session's signals are stored within 30 minutes of its 16:00 New York close: the UI marks
-#: ``scan_signals`` late when no materialization landed between 16:00 and 16:30 on a weekday (the
-#: ``daily_after_close`` schedule starts its run at 16:05). An exchange holiday shows as late too:
-#: a cron deadline knows weekdays, not the exchange calendar.
-SIGNALS_FRESHNESS = dg.FreshnessPolicy.cron(deadline_cron="30 16 * * 1-5",
-                                            lower_bound_delta=timedelta(minutes=30),
-                                            timezone="America/New_York")
-FRESHNESS = {SCAN_SIGNALS.name: SIGNALS_FRESHNESS}
+#: The exchange calendar of the code location (CANDLEFLOW_CALENDAR), read when the definitions load
+#: (as the Celery executor's settings are): the freshness policy below and the daily schedule
+#: (``daily_after_close``) follow its close.
+SESSIONS = read_settings().sessions()
+#: How soon after the close a session's signals are due.
+SIGNALS_DUE = timedelta(minutes=30)
+
+
+def signals_freshness(sessions: ExchangeSessions) -> dg.FreshnessPolicy:
+    """A session's signals are stored within ``SIGNALS_DUE`` of its close: the UI marks
+    ``scan_signals`` late when no materialization landed in that time after the typical close
+    (XNYS: 16:00 to 16:30 New York on weekdays; the daily schedule starts its run 5 minutes after
+    the close). An exchange holiday shows as late too: a cron deadline knows days of the week,
+    not the exchange calendar."""
+    return dg.FreshnessPolicy.cron(deadline_cron=sessions.cron_after_close(SIGNALS_DUE),
+                                   lower_bound_delta=SIGNALS_DUE, timezone=sessions.timezone)
+
+
+FRESHNESS = {SCAN_SIGNALS.name: signals_freshness(SESSIONS)}
 
 
 def asset_spec(stage: Stage) -> dg.AssetSpec:
