@@ -1,4 +1,4 @@
-"""``python -m candleflow.bench universe-day|scaling|ingest|scan [options]``: figures as JSON."""
+"""``python -m candleflow.bench universe-day|vendor-day|scaling|ingest|scan [options]``: figures as JSON."""
 
 import argparse
 import json
@@ -23,6 +23,12 @@ def main(argv: list[str] | None = None) -> None:
     day.add_argument("--storage", choices=("sqlite", "postgres"), default="sqlite")
     day.add_argument("--runs", type=int, default=3)
     day.add_argument("--history", type=int, default=260, help="daily sessions preloaded")
+    vendor = sub.add_parser("vendor-day", help="a Polygon day file at real size read, filtered and run "
+                            "through the pipeline for N of its tickers, beside universe-day")
+    vendor.add_argument("--symbols", type=int, default=2500)
+    vendor.add_argument("--tickers", type=int, default=10000, help="tickers in the day file")
+    vendor.add_argument("--runs", type=int, default=3)
+    vendor.add_argument("--history", type=int, default=260)
     curve = sub.add_parser("scaling", help="universe-day at several sizes; JSON and PNG in --out")
     curve.add_argument("--sizes", default="250,1000,2500,5000", help="comma-separated symbol counts")
     curve.add_argument("--storage", choices=("sqlite", "postgres"), default="postgres")
@@ -52,6 +58,10 @@ def main(argv: list[str] | None = None) -> None:
 
         report = universe_day(args.symbols, args.storage, args.runs, args.history)
         report["median"] = median_figures(report["runs"])
+    elif args.workload == "vendor-day":
+        from candleflow.bench.vendor_day import vendor_day
+
+        report = vendor_day(args.symbols, args.tickers, args.runs, args.history)
     elif args.workload == "scaling":
         from candleflow.bench.scaling import scaling
 

@@ -69,9 +69,13 @@ def prepare(workdir: Path, storage: str, symbols: list[str], history: int,
     return env
 
 
-def timed_run(env: dict[str, str], symbols: list[str]) -> dict:
+def timed_run(env: dict[str, str], symbols: list[str], config: Path | None = None) -> dict:
+    """``dagster job execute`` of ``market_data`` over ``symbols`` (with the run config file
+    ``config``, if given), timed."""
     command = [console_script("dagster"), "job", "execute", "-m", "candleflow.definitions", "-j",
                "market_data", "--tags", json.dumps(partition_range_tags(symbols))]
+    if config is not None:
+        command += ["-c", str(config)]
     log = Path(env["CANDLEFLOW_HOME"]) / "run.log"
     started = time.perf_counter()
     with open(log, "w") as out:

@@ -18,7 +18,7 @@ from candleflow.sources.base import CandleSource
 from candleflow.sources.files import FileSource
 from candleflow.sources.landed import LandedFile, MalformedFile, landed_files
 from candleflow.sources.layouts import LAYOUTS, TableLayout, layout_named, load_layout
-from candleflow.sources.tables import TableFile, TableSource, table_files
+from candleflow.sources.tables import TableFile, TableSource, csv_input, table_files
 
 #: candleflow's own layout: ``SYMBOL.csv`` / ``SYMBOL_part.parquet`` with symbol, ts, OHLCV.
 CANDLEFLOW_LAYOUT = "candleflow"
@@ -75,7 +75,7 @@ def _symbol_column(path: Path, column: str) -> set[str]:
         if path.name.lower().endswith(".parquet"):
             values = pq.read_table(path, columns=[column]).column(column)
         else:
-            values = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(
+            values = pa_csv.read_csv(csv_input(path), convert_options=pa_csv.ConvertOptions(
                 include_columns=[column], column_types={column: pa.string()})).column(column)
     except Exception as exc:  # pyarrow raises many types; all mean "not readable"
         raise MalformedFile(f"{path.name}: cannot read its column {column} ({exc})") from None
