@@ -21,10 +21,12 @@ from candleflow.dagster_steps.partitions import SYMBOLS_PARTITIONS_NAME
 from candleflow.defs.market_data.landing import landing_folder_sensor
 from candleflow.market.calendar import ExchangeSessions
 from candleflow.market.validation import validate_candles
-from candleflow.resources import LandingFolderCandles
+from candleflow.definitions import defs
+from candleflow.resources import LandingFolderCandles, PipelineSettings, StoreResource
 from candleflow.sources.layouts import DATABENTO_OHLCV, POLYGON_DAY, LayoutError, load_layout
 from candleflow.sources.tables import TableSource
 from candleflow.store import CandleStore
+from tests.pipeline_fixtures import sqlite_instance
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -300,3 +302,29 @@ def test_each_layout_through_dagster_job_execute(tmp_path):
         five = store.read_candles(["AAPL"], "5m")
         assert five[["open", "high", "low", "close", "volume"]].values.tolist() == [
             [10.0, 15.0, 9.5, 14.5, 500.0], [15.0, 20.0, 14.5, 19.5, 500.0]], name
+
+
+def test_the_run_a_new_day_file_launches_stores_its_universe_symbols(tmp_path):
+    """The landing sensor's run request for a new day file, executed: AAPL and MSFT get the day
+    file's minutes (pre-market included, as 1m bars only), KO (in the range, not in the file) has
+    nothing new, NVDA (not in the universe) is ignored."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    minutes = ["2024-03-08T13:00:00"] + [f"2024-03-08T14:{m:02d}:00" for m in range(30, 40)]
+    polygon_day_file(landing, "2024-03-08", [polygon_row(t, m) for t in ("AAPL", "MSFT", "NVDA") for m in minutes])
+    store_url = f"sqlite:///{tmp_path / 'store.db'}"
+    with sqlite_instance(tmp_path) as instance:
+        instance.add_dynamic_partitions(SYMBOLS_PARTITIONS_NAME, ["AAPL", "KO", "MSFT"])
+        [request] = evaluate_sensor(instance, landing, "ignore").run_requests
+        source_config = request.run_config["resources"]["candle_source"]["config"]
+        result = defs.resolve_job_def("market_data").execute_in_process(
+            instance=instance, tags=request.tags,
+            resources={"store": StoreResource(url=store_url), "settings": PipelineSettings(),
+                       "candle_source": LandingFolderCandles(**source_config)})
+    assert result.success
+    store = CandleStore(store_url)
+    assert store.read_candles(["AAPL", "KO", "MSFT", "NVDA"], "1m").groupby("symbol").size().to_dict() == {
+        "AAPL": 11, "MSFT": 11}
+    five = store.read_candles(["AAPL", "MSFT"], "5m")
+    assert five.groupby("symbol")["bar_start"].apply(list).to_dict() == {
+        s: [seconds("2024-03-08T14:30"), seconds("2024-03-08T14:35")] for s in ("AAPL", "MSFT")}
