@@ -45,7 +45,7 @@ def _candle_count(engine) -> int:
 def test_upgrade_empty_database_creates_everything(engine):
     assert current_revision(engine) is None
     upgrade_schema(engine)
-    assert current_revision(engine) == "0003" == head_revision()
+    assert current_revision(engine) == "0004" == head_revision()
     assert _tables(engine) == DATA_TABLES | TRACKING_TABLES | {VERSION_TABLE}
     inspector = inspect(engine)
     for domain in ("candle_ingest", "derived_bars", "indicators", "scans"):
@@ -82,7 +82,7 @@ def test_upgrade_twice_is_a_no_op(engine):
     upgrade_schema(engine)
     _insert_candle(engine)
     upgrade_schema(engine)
-    assert current_revision(engine) == "0003"
+    assert current_revision(engine) == head_revision()
     assert _candle_count(engine) == 1
     with engine.connect() as conn:
         assert conn.execute(text(f"SELECT COUNT(*) FROM {VERSION_TABLE}")).scalar_one() == 1
@@ -93,7 +93,7 @@ def test_database_made_by_create_all_is_stamped(engine):
     _insert_candle(engine)
     assert current_revision(engine) is None
     upgrade_schema(engine)
-    assert current_revision(engine) == "0003"
+    assert current_revision(engine) == head_revision()
     assert _tables(engine) >= DATA_TABLES | TRACKING_TABLES
     assert _candle_count(engine) == 1
 
@@ -135,7 +135,7 @@ def test_concurrent_upgrades_from_several_processes(store_url):
     assert [c.exitcode for c in children] == [0, 0, 0, 0]
     engine = make_engine(store_url)
     try:
-        assert current_revision(engine) == "0003"
+        assert current_revision(engine) == head_revision()
         assert _tables(engine) == DATA_TABLES | TRACKING_TABLES | {VERSION_TABLE}
     finally:
         engine.dispose()

@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from sqlalchemy import text
 
 from candleflow.dagster_steps.partitions import SYMBOLS_PARTITIONS_NAME
 from candleflow.defs.market_data.landing import landing_folder_sensor
@@ -26,7 +27,7 @@ from candleflow.resources import LandingFolderCandles, PipelineSettings, StoreRe
 from candleflow.sources.layouts import DATABENTO_OHLCV, POLYGON_DAY, LayoutError, load_layout
 from candleflow.sources.tables import TableSource
 from candleflow.store import CandleStore
-from tests.pipeline_fixtures import sqlite_instance
+from tests.pipeline_fixtures import prepared_store, run_pipeline, sqlite_instance
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -328,3 +329,42 @@ def test_the_run_a_new_day_file_launches_stores_its_universe_symbols(tmp_path):
     five = store.read_candles(["AAPL", "MSFT"], "5m")
     assert five.groupby("symbol")["bar_start"].apply(list).to_dict() == {
         s: [seconds("2024-03-08T14:30"), seconds("2024-03-08T14:35")] for s in ("AAPL", "MSFT")}
+
+
+def test_extended_hours_minutes_across_the_dst_change_are_stored_marked(tmp_path, store_url):
+    """New York's extended hours are 04:00-20:00 local: 09:00-01:00 UTC before the 2024-03-10
+    change, 08:00-00:00 after. The same UTC minutes are pre-market on one side and outside every
+    session on the other; the bars outside fail their symbol only, the others are stored marked
+    with their part of the session, and only the regular minutes make derived bars."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    polygon_day_file(landing, "2024-03-08", [
+        polygon_row("AAPL", "2024-03-08T09:00:00"),  # 04:00 EST: pre
+        polygon_row("AAPL", "2024-03-08T14:30:00"),  # 09:30 EST: regular
+        polygon_row("AAPL", "2024-03-08T21:30:00"),  # 16:30 EST: post
+        polygon_row("EARLY", "2024-03-08T08:30:00")])  # 03:30 EST: outside every session
+    polygon_day_file(landing, "2024-03-11", [
+        polygon_row("AAPL", "2024-03-11T08:30:00"),  # 04:30 EDT: pre
+        polygon_row("AAPL", "2024-03-11T13:30:00"),  # 09:30 EDT: regular
+        polygon_row("AAPL", "2024-03-11T23:59:00"),  # 19:59 EDT: post
+        polygon_row("EARLY", "2024-03-11T13:30:00")])
+    prepared_store(store_url, ["AAPL", "EARLY"], history=30)
+    source = LandingFolderCandles(landing_dir=str(landing), layout="polygon-day")
+    with sqlite_instance(tmp_path) as instance:
+        first = run_pipeline(instance, store_url, ["AAPL", "EARLY"], source, session=datetime.date(2024, 3, 8))
+        second = run_pipeline(instance, store_url, ["AAPL", "EARLY"], source, session=datetime.date(2024, 3, 11))
+    assert first.success and second.success
+    store = CandleStore(store_url)
+    with store.engine.connect() as conn:
+        stored = conn.execute(text("SELECT symbol, bar_start, part FROM candles WHERE interval = '1m' "
+                                   "ORDER BY symbol, bar_start")).all()
+    assert [tuple(row) for row in stored] == [
+        ("AAPL", seconds("2024-03-08T09:00"), "pre"), ("AAPL", seconds("2024-03-08T14:30"), "regular"),
+        ("AAPL", seconds("2024-03-08T21:30"), "post"), ("AAPL", seconds("2024-03-11T08:30"), "pre"),
+        ("AAPL", seconds("2024-03-11T13:30"), "regular"), ("AAPL", seconds("2024-03-11T23:59"), "post"),
+        ("EARLY", seconds("2024-03-11T13:30"), "regular")]
+    assert store.read_candles(["AAPL"], "5m")["bar_start"].tolist() == [
+        seconds("2024-03-08T14:30"), seconds("2024-03-11T13:30")]
+    check = next(e for e in first.get_asset_check_evaluations() if e.check_name == "valid_candles")
+    assert check.metadata["failures"].value == {
+        "EARLY": "EARLY at 2024-03-08T08:30:00Z: outside every session (bar_start=1709886600)"}

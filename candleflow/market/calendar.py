@@ -117,6 +117,21 @@ def _cron_days(days: set[int]) -> str:
     return ",".join(str(first) if first == last else f"{first}-{last}" for first, last in runs)
 
 
+#: The parts of a session (``candles.part``): before the open, the regular hours, after the close.
+PRE, REGULAR, POST = "pre", "regular", "post"
+
+
+def session_parts(times: np.ndarray, sessions: pd.DataFrame) -> np.ndarray:
+    """For each of ``times`` (epoch s), the part of its session it is in: ``REGULAR`` inside the
+    regular hours, ``PRE`` or ``POST`` in the extended hours before the open or after the close.
+    (A time outside every session's extended hours counts as ``POST``; the bad-row rules refuse
+    such bars before anything is stored.)"""
+    session = session_index(times, sessions, extended=True)
+    opens = sessions["open"].to_numpy(np.int64)[np.maximum(session, 0)]
+    regular = session_index(times, sessions) >= 0
+    return np.where(regular, REGULAR, np.where((session >= 0) & (times < opens), PRE, POST))
+
+
 class ExchangeSessions:
     """Sessions of one exchange calendar (default XNYS, the New York Stock Exchange) from ``start``."""
 

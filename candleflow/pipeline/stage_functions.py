@@ -8,12 +8,14 @@ each interval changes (``since``; None for the raw candles, which find it out).
 import json
 from collections.abc import Callable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from candleflow.formula import BarPanel, Scan, compile_formula, evaluate_scans, required_history
 from candleflow.formula.compiler import uses_cross_section
 from candleflow.market.affected import BUILT_FROM
 from candleflow.market.bars import derive_bars
+from candleflow.market.calendar import session_parts
 from candleflow.market.checks import CheckOutcome, aligned_bars, no_unexpected_gaps, ohlc_consistent
 from candleflow.market.frames import as_candle_frame
 from candleflow.market.indicators import IndicatorSpec, compute_indicators, history_bars
@@ -45,10 +47,20 @@ def ingest_candles(ctx: PipelineContext, result: StageResult, symbols: Sequence[
             span = "the default window" if window is None else window.describe()
             result.failed[symbol] = f"{symbol}: no candles from the source for {span}"
     if not clean.empty:
-        ctx.store.write_candles(clean, ctx.source.base_interval)
+        ctx.store.write_candles(_marked_with_session_parts(clean, ctx), ctx.source.base_interval)
         ctx.recent.keep(ctx.source.base_interval, clean)
         result.record_rows(clean, ctx.source.base_interval)
     result.checks.append(CheckOutcome("valid_candles", len(symbols), dict(result.failed)))
+
+
+def _marked_with_session_parts(candles: pd.DataFrame, ctx: PipelineContext) -> pd.DataFrame:
+    """1m candles with the part of the session each is in (``part``: pre, regular, post), as
+    stored; vendors print minutes in the extended hours, which make no derived bar."""
+    if ctx.source.base_interval != BASE_INTERVAL:
+        return candles
+    times = candles["bar_start"].to_numpy(np.int64)
+    sessions = ctx.calendar.sessions_near(int(times.min()), int(times.max()))
+    return candles.assign(part=session_parts(times, sessions))
 
 
 def derive_all_bars(ctx: PipelineContext, result: StageResult, symbols: Sequence[str], window: Window,

@@ -14,11 +14,11 @@ def finished_batch(rows: pd.DataFrame, errors: dict[str, str], unchanged: list[s
                    calendar: ExchangeSessions) -> SourceBatch:
     """The batch of ``rows`` (symbol, bar_start, OHLCV, in delivery order) without the symbols in
     ``errors``; a symbol whose stamps are off fails whole (its problem goes to ``errors``). Inside
-    ``sessions`` (extended hours included) if given; else a batch of 1m data is as current as its
+    the days of ``sessions`` if given (``window_days``); else a batch of 1m data is as current as its
     latest minute (``as_of``), so a replayed session's bars stay open until their minutes are in."""
     rows = _stamped(without(rows, errors), errors, base_interval, calendar)
     if sessions is not None:
-        first, last = int(sessions["extended_open"].iloc[0]), int(sessions["extended_close"].iloc[-1])
+        first, last = window_days(sessions, calendar.timezone)
         rows = rows[(rows["bar_start"] >= first) & (rows["bar_start"] < last)]
     candles = rows.reset_index(drop=True).assign(minutes=1 if base_interval == BASE_INTERVAL else 0,
                                                  complete=True)
@@ -26,6 +26,16 @@ def finished_batch(rows: pd.DataFrame, errors: dict[str, str], unchanged: list[s
     if sessions is None and base_interval == BASE_INTERVAL and len(candles):
         as_of = int(candles["bar_start"].max()) + 60
     return SourceBatch(candles, errors, as_of, unchanged)
+
+
+def window_days(sessions: pd.DataFrame, timezone: str) -> tuple[int, int]:
+    """[first, last) epoch s of the exchange-local days of ``sessions``, extended hours included:
+    what a run over them reads from a file. A bar of those days outside every session (03:30 New
+    York) is kept, for the bad-row rules to refuse it by name, not dropped unseen."""
+    first_day = pd.Timestamp(sessions["session"].iloc[0]).tz_localize(timezone)
+    after_last = (pd.Timestamp(sessions["session"].iloc[-1]) + pd.Timedelta(days=1)).tz_localize(timezone)
+    return (min(first_day.value // 10**9, int(sessions["extended_open"].iloc[0])),
+            max(after_last.value // 10**9, int(sessions["extended_close"].iloc[-1])))
 
 
 def without(rows: pd.DataFrame, errors: dict[str, str]) -> pd.DataFrame:

@@ -19,7 +19,8 @@ class MarketDataRepository(Protocol):
     transaction and idempotent: writing the same rows twice leaves the same rows."""
 
     def write_candles(self, frame: pd.DataFrame, interval: str) -> int:
-        """Upsert candles (a candle frame) at ``interval``; returns the rows written."""
+        """Upsert candles (a candle frame, with an optional ``part`` column: pre, regular or
+        post; a new row without it is regular) at ``interval``; returns the rows written."""
 
     def write_indicators(self, frame: pd.DataFrame) -> int:
         """Upsert indicator values (symbol, interval, bar_start, name, value); returns the rows written."""

@@ -17,6 +17,8 @@ candles = Table(
     Column("volume", Float(53), nullable=False),
     Column("minutes", Integer, nullable=False, comment="1m bars that went into the bar"),
     Column("complete", Boolean, nullable=False),
+    Column("part", String(8), nullable=False, server_default="regular",
+           comment="pre, regular or post: the part of the session a bar is in"),
 )
 #: Only the bars still open: what a run looks through to finish the ones whose window has passed.
 Index("idx_candles_incomplete", candles.c.symbol, candles.c.interval, candles.c.bar_start,

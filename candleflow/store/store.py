@@ -77,7 +77,10 @@ class CandleStore:
     # -- writes -------------------------------------------------------------------------------
 
     def write_candles(self, frame: pd.DataFrame, interval: str) -> int:
-        return self._upsert(schema.candles, as_candle_frame(frame).assign(interval=interval))
+        rows = as_candle_frame(frame).assign(interval=interval)
+        if "part" in frame:
+            rows["part"] = frame["part"].to_numpy()
+        return self._upsert(schema.candles, rows)
 
     def write_indicators(self, frame: pd.DataFrame) -> int:
         return self._upsert(schema.indicator_values, frame[list(INDICATOR_DTYPES)])

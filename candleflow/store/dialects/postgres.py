@@ -52,7 +52,7 @@ class PostgresDialect(StoreDialect):
         stage = f"stage_{table.name}"
         cursor = conn.connection.driver_connection.cursor()
         cursor.execute(f'DROP TABLE IF EXISTS "{stage}"')
-        cursor.execute(f'CREATE TEMP TABLE "{stage}" (LIKE "{table.name}") ON COMMIT DROP')
+        cursor.execute(f'CREATE TEMP TABLE "{stage}" (LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP')
         cursor.copy_expert(f'COPY "{stage}" ({quoted(columns)}) FROM STDIN WITH (FORMAT csv)',
                            pa.BufferReader(_arrow_csv(frame)))
         cursor.execute(
