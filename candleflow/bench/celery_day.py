@@ -14,7 +14,6 @@ both paths (the multiprocess one is universe-day on Postgres).
 
 import json
 import math
-import os
 import subprocess
 import tempfile
 import time
@@ -23,7 +22,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from candleflow.bench.procmem import PeakMemorySampler
-from candleflow.bench.universe_day import bench_symbols, median_figures, prepare, universe_day
+from candleflow.bench.universe_day import bench_symbols, instance_of, median_figures, prepare, universe_day
 from candleflow.celery_workers import LocalWorkers, delete_queue
 from candleflow.environment import console_script
 from candleflow.settings import Settings
@@ -56,10 +55,9 @@ def timed_celery_run(env: dict[str, str], workers: LocalWorkers, shard_size: int
 
 def sharded_run_figures(env: dict[str, str], wall: float) -> dict:
     """Per-step figures of the latest run, from the metadata its materializations carry."""
-    from dagster import AssetKey, DagsterEventType, DagsterInstance
+    from dagster import AssetKey, DagsterEventType
 
-    os.environ.update(env)  # DAGSTER_HOME, and the DAGSTER_PG_* variables its dagster.yaml reads
-    with DagsterInstance.get() as instance:
+    with instance_of(env) as instance:
         run = instance.get_runs(limit=1)[0]
         events = instance.all_logs(run.run_id)
         steps: dict[str, dict] = {}  # step key -> {"stages": {stage: (seconds, rows)}, "tracking": s}

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg2
@@ -89,12 +90,28 @@ def timed_run(env: dict[str, str], symbols: list[str], config: Path | None = Non
             **run_figures(env, wall)}
 
 
+@contextmanager
+def instance_of(env: dict[str, str]):
+    """The Dagster instance ``env`` points at (DAGSTER_HOME, and the DAGSTER_PG_* variables its
+    dagster.yaml reads), with ``env`` in ``os.environ`` only while it is open: a later
+    ``prepare`` copies ``os.environ``, and must not inherit this run's source settings."""
+    from dagster import DagsterInstance
+
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        with DagsterInstance.get() as instance:
+            yield instance
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def run_figures(env: dict[str, str], wall: float) -> dict:
     """Stage seconds, rows and event counts of the latest run of the instance ``env`` points at."""
-    from dagster import AssetKey, DagsterEventType, DagsterInstance
+    from dagster import AssetKey, DagsterEventType
 
-    os.environ.update(env)  # DAGSTER_HOME, and the DAGSTER_PG_* variables its dagster.yaml reads
-    with DagsterInstance.get() as instance:
+    with instance_of(env) as instance:
         run = instance.get_runs(limit=1)[0]
         events = instance.all_logs(run.run_id)
         stages, rows, tracking = {}, {}, 0.0
