@@ -87,6 +87,10 @@ class Settings:
     scans_file: str = _setting("CANDLEFLOW_SCANS_FILE", "", "YAML scans; empty: the packaged config/scans.yaml")
     calendar: str = _setting("CANDLEFLOW_CALENDAR", "XNYS", "exchange-calendars code of the exchange",
                              parse=_calendar_code)
+    extended_hours_bars: bool = _setting(
+        "CANDLEFLOW_EXTENDED_HOURS_BARS", False, "`true`: intraday bars (and what is computed from them) "
+        "include the extended hours, aligned to their start (XNYS 04:00); daily bars stay the regular "
+        "session")
     calendar_start: date = _setting("CANDLEFLOW_CALENDAR_START", DEFAULT_START,
                                     "first day of the calendar: no data may be older")
     scan_time_limit_s: float = _setting("CANDLEFLOW_SCAN_TIME_LIMIT_S", SCAN_TIME_LIMIT_S,
@@ -107,7 +111,7 @@ class Settings:
         return self.store_url or f"sqlite:///{self.home.resolve() / 'candleflow.db'}"
 
     def sessions(self) -> ExchangeSessions:
-        return ExchangeSessions(self.calendar, self.calendar_start)
+        return ExchangeSessions(self.calendar, self.calendar_start, self.extended_hours_bars)
 
 
 def variable(name: str) -> str:
@@ -141,6 +145,8 @@ def configuration_table() -> str:
 
 
 def _shown(value) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
     return value.isoformat() if isinstance(value, date) else f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -186,8 +192,14 @@ def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
     return parse
 
 
+def _boolean(text: str) -> bool:
+    if text.lower() not in ("true", "false", "1", "0"):
+        raise ValueError("true or false")
+    return text.lower() in ("true", "1")
+
+
 _PARSERS: dict[type, Callable[[str], object]] = {
-    str: str, int: _integer, float: _positive_seconds, date: _iso_date, Path: Path}
+    str: str, bool: _boolean, int: _integer, float: _positive_seconds, date: _iso_date, Path: Path}
 _FIELDS = {spec.name: spec for spec in dataclasses.fields(Settings) if "variable" in spec.metadata}
 _TYPES = typing.get_type_hints(Settings)
 

@@ -30,7 +30,10 @@ def xnys() -> ExchangeSessions:
 
 def test_frame_shape_and_types(xnys):
     frame = xnys.sessions(dt.date(2024, 11, 25), dt.date(2024, 12, 6))
-    assert list(frame.columns) == ["session", "open", "close", "extended_open", "extended_close"]
+    assert list(frame.columns) == ["session", "open", "close", "extended_open", "extended_close", "bar_open",
+                                   "bar_close"]
+    assert (frame["bar_open"].tolist(), frame["bar_close"].tolist()) == (frame["open"].tolist(),
+                                                                          frame["close"].tolist())
     assert all(frame[column].dtype == np.int64 for column in frame.columns[1:])
     assert all(type(d) is dt.date for d in frame["session"])
     assert frame["open"].is_monotonic_increasing
@@ -160,7 +163,7 @@ def test_session_index_of_bars_inside_between_and_around_sessions(xnys):
                       new_york(friday, 19, 59), new_york(dt.date(2024, 11, 30), 12, 0),
                       new_york(monday, 15, 59), new_york(friday, 9, 29), new_york(monday, 16, 0)])
     assert session_index(times, sessions).tolist() == [0, 0, -1, -1, -1, 1, -1, -1]
-    assert session_index(times, sessions, extended=True).tolist() == [0, 0, 0, 0, -1, 1, 0, 1]
+    assert session_index(times, sessions, hours="extended").tolist() == [0, 0, 0, 0, -1, 1, 0, 1]
     assert session_index(times, sessions, outside=PREVIOUS_SESSION).tolist() == [0, 0, 0, 0, 0, 1, -1, 1]
     assert session_index(times, sessions, outside=NEXT_SESSION).tolist() == [0, 0, 1, 1, 1, 1, 0, 2]
     with pytest.raises(ValueError, match="outside must be one of"):

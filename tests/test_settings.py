@@ -27,6 +27,7 @@ EVERY_VARIABLE = {
     "CANDLEFLOW_INDICATORS_FILE": ("ind.yaml", "indicators_file", "ind.yaml"),
     "CANDLEFLOW_SCANS_FILE": ("scans.yaml", "scans_file", "scans.yaml"),
     "CANDLEFLOW_CALENDAR": ("XLON", "calendar", "XLON"),
+    "CANDLEFLOW_EXTENDED_HOURS_BARS": ("true", "extended_hours_bars", True),
     "CANDLEFLOW_CALENDAR_START": ("2020-01-02", "calendar_start", date(2020, 1, 2)),
     "CANDLEFLOW_SCAN_TIME_LIMIT_S": ("2.5", "scan_time_limit_s", 2.5),
     "CANDLEFLOW_CELERY_BROKER": ("amqp://u:p@mq:5672//", "celery_broker", "amqp://u:p@mq:5672//"),
@@ -70,6 +71,7 @@ def test_every_variable_is_read():
                                           "databento-ohlcv, or a .yaml mapping file, got 'polygon'"),
     ("CANDLEFLOW_FILE_LAYOUT", "/nowhere/map.yaml", "CANDLEFLOW_FILE_LAYOUT must be a usable mapping file "
      "(map.yaml: cannot read the mapping file (No such file or directory)), got '/nowhere/map.yaml'"),
+    ("CANDLEFLOW_EXTENDED_HOURS_BARS", "yes", "CANDLEFLOW_EXTENDED_HOURS_BARS must be true or false, got 'yes'"),
     ("CANDLEFLOW_NEW_TICKERS", "keep", "CANDLEFLOW_NEW_TICKERS must be one of add, ignore, got 'keep'"),
     ("CANDLEFLOW_CALENDAR", "NOPE", "CANDLEFLOW_CALENDAR must be an exchange-calendars code such as XNYS, "
                                     "got 'NOPE'"),

@@ -368,3 +368,38 @@ def test_extended_hours_minutes_across_the_dst_change_are_stored_marked(tmp_path
     check = next(e for e in first.get_asset_check_evaluations() if e.check_name == "valid_candles")
     assert check.metadata["failures"].value == {
         "EARLY": "EARLY at 2024-03-08T08:30:00Z: outside every session (bar_start=1709886600)"}
+
+
+def test_with_extended_hours_bars_intraday_bars_start_at_the_extended_open(tmp_path):
+    """CANDLEFLOW_EXTENDED_HOURS_BARS: 5m and 1h bars are made of 04:00-20:00 New York, aligned to
+    04:00 on both sides of the DST change; the daily bar is still the regular session alone."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    day_rows = {"2024-03-08": ["2024-03-08T09:00:00", "2024-03-08T09:07:00", "2024-03-08T14:30:00",
+                               "2024-03-08T21:30:00"],  # 04:00, 04:07, 09:30, 16:30 EST
+                "2024-03-11": ["2024-03-11T08:00:00", "2024-03-11T13:30:00", "2024-03-11T23:59:00"]}
+    for day, minutes in day_rows.items():  # 04:00, 09:30, 19:59 EDT
+        polygon_day_file(landing, day, [polygon_row("AAPL", m, volume=100 * (i + 1)) for i, m in enumerate(minutes)])
+    store_url = f"sqlite:///{tmp_path / 'store.db'}"
+    prepared_store(store_url, ["AAPL"], history=30)
+    source = LandingFolderCandles(landing_dir=str(landing), layout="polygon-day")
+    settings = PipelineSettings(extended_hours_bars=True)
+    with sqlite_instance(tmp_path) as instance:
+        for day in (datetime.date(2024, 3, 8), datetime.date(2024, 3, 11)):
+            result = run_pipeline(instance, store_url, ["AAPL"], source, session=day, settings=settings)
+            assert result.success
+            checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+            assert all(checks.values()), checks
+    store = CandleStore(store_url)
+    five = store.read_candles(["AAPL"], "5m")
+    assert five[["bar_start", "minutes", "volume"]].values.tolist() == [
+        [seconds("2024-03-08T09:00"), 1, 100.0], [seconds("2024-03-08T09:05"), 1, 200.0],
+        [seconds("2024-03-08T14:30"), 1, 300.0], [seconds("2024-03-08T21:30"), 1, 400.0],
+        [seconds("2024-03-11T08:00"), 1, 100.0], [seconds("2024-03-11T13:30"), 1, 200.0],
+        [seconds("2024-03-11T23:55"), 1, 300.0]]
+    hours = store.read_candles(["AAPL"], "1h")["bar_start"].tolist()
+    assert hours == [seconds("2024-03-08T09:00"), seconds("2024-03-08T14:00"), seconds("2024-03-08T21:00"),
+                     seconds("2024-03-11T08:00"), seconds("2024-03-11T13:00"), seconds("2024-03-11T23:00")]
+    daily = store.read_candles(["AAPL"], "1d", seconds("2024-03-08T00:00"))
+    assert daily[["bar_start", "minutes", "volume"]].values.tolist() == [
+        [seconds("2024-03-08T14:30"), 1, 300.0], [seconds("2024-03-11T13:30"), 1, 200.0]]

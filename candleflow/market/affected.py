@@ -13,7 +13,7 @@ session's 30m bars to rebuild the daily bar.
 import numpy as np
 import pandas as pd
 
-from candleflow.market.calendar import NEXT_SESSION, session_index
+from candleflow.market.calendar import HOURS_COLUMNS, NEXT_SESSION, bar_hours, session_index
 from candleflow.market.intervals import BASE_INTERVAL, DAILY, INTRADAY_SECONDS
 
 #: The finer interval each derived interval is aggregated from, in build order.
@@ -22,13 +22,15 @@ BUILT_FROM: dict[str, str] = {"5m": BASE_INTERVAL, "15m": "5m", "30m": "15m", "1
 
 def affected_since(t: int, interval: str, sessions: pd.DataFrame) -> int:
     """Start of the first ``interval`` bar of ``sessions`` that the 1m bar at ``t`` (epoch s)
-    changes: the bar containing it, else (``t`` outside the regular hours) the first bar after it;
-    the close of the last session if there is none.
+    changes: the bar containing it, else (``t`` outside the hours ``interval`` bars are made of,
+    ``bar_hours``) the first bar after it; the close of the last session if there is none.
     """
-    k = int(session_index(np.array([t], np.int64), sessions, outside=NEXT_SESSION)[0])
+    hours = bar_hours(interval)
+    open_column, close_column = HOURS_COLUMNS[hours]
+    k = int(session_index(np.array([t], np.int64), sessions, hours=hours, outside=NEXT_SESSION)[0])
     if k == len(sessions):
-        return int(sessions["close"].iloc[-1])
-    open_ = int(sessions["open"].iloc[k])
+        return int(sessions[close_column].iloc[-1])
+    open_ = int(sessions[open_column].iloc[k])
     if interval == DAILY or t < open_:
         return open_
     seconds = INTRADAY_SECONDS[interval]

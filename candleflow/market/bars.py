@@ -5,7 +5,9 @@ so XNYS hourly bars start at 09:30, 10:30, ... New York time whatever the UTC of
 one (15:30-16:00, or the tail before an early close) is shorter than the interval. A daily bar is
 one session, stamped with the session's open. Buckets with no 1m bar give no bar (no forward fill).
 Only the regular hours [open, close) make bars: input outside them (pre-market and after-hours
-minutes, which are stored as 1m candles) is left out.
+minutes, which are stored as 1m candles) is left out. With ``extended_hours_bars`` (an
+``ExchangeSessions`` setting) intraday bars are made of the extended hours instead, aligned to
+their start (XNYS: 04:00 New York); a daily bar stays the regular session.
 
 The input is sorted by (symbol, bar_start), so each output bar is a run of consecutive rows and
 every aggregate is a numpy ``reduceat`` over the run starts: no sort and no groupby. The input may
@@ -17,7 +19,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.extensions import ExtensionArray
 
-from candleflow.market.calendar import PREVIOUS_SESSION, ExchangeSessions, session_index
+from candleflow.market.calendar import HOURS_COLUMNS, PREVIOUS_SESSION, ExchangeSessions, bar_hours, session_index
 from candleflow.market.frames import CANDLE_DTYPES, empty_candles
 from candleflow.market.intervals import (
     BASE_INTERVAL,
@@ -33,10 +35,11 @@ def bar_window_ends(bars: pd.DataFrame, calendar: ExchangeSessions) -> np.ndarra
     session's close), the close for a daily bar; what ``complete`` is judged by."""
     t = bars["bar_start"].to_numpy(np.int64)
     sessions = calendar.sessions_near(int(t.min()), int(t.max()))
-    session = session_index(t, sessions, outside=PREVIOUS_SESSION)
+    session = session_index(t, sessions, hours="bars", outside=PREVIOUS_SESSION)
     close = sessions["close"].to_numpy(np.int64)[session]
+    bar_close = sessions["bar_close"].to_numpy(np.int64)[session]
     seconds = bars["interval"].map(INTRADAY_SECONDS).fillna(0).to_numpy(np.int64)
-    return np.where(bars["interval"].to_numpy() == DAILY, close, np.minimum(t + seconds, close))
+    return np.where(bars["interval"].to_numpy() == DAILY, close, np.minimum(t + seconds, bar_close))
 
 
 def _run_starts(new_symbol: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -109,7 +112,8 @@ def derive_bars(
 ) -> pd.DataFrame:
     """Aggregate a candle frame of ``source`` bars (1m by default) into ``interval`` bars.
 
-    ``sessions`` has the columns of ``ExchangeSessions.sessions`` (``open``, ``close`` epoch s).
+    ``sessions`` has the columns of ``ExchangeSessions.sessions`` (``open``, ``close`` epoch s;
+    intraday bars are made of ``bar_open``, ``bar_close``).
     A bar is complete when its window end, min(bar_start + interval, session close), is at or before
     the data horizon of its symbol's session: the session close when ``as_of`` is None or past the
     close, else the later of ``as_of`` and (that symbol's last 1m bar_start in the session + 60).
@@ -118,9 +122,9 @@ def derive_bars(
     """
     _check_divides(source, interval)
     ordered = sessions.sort_values("open")
-    opens = ordered["open"].to_numpy(np.int64)
-    closes = ordered["close"].to_numpy(np.int64)
-    session = session_index(minutes["bar_start"].to_numpy(np.int64), ordered)
+    hours = bar_hours(interval)
+    opens, closes = (ordered[column].to_numpy(np.int64) for column in HOURS_COLUMNS[hours])
+    session = session_index(minutes["bar_start"].to_numpy(np.int64), ordered, hours=hours)
     if (session < 0).any():
         minutes, session = minutes[session >= 0], session[session >= 0]
     if minutes.empty:

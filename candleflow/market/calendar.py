@@ -22,6 +22,8 @@ import exchange_calendars
 import numpy as np
 import pandas as pd
 
+from candleflow.market.intervals import DAILY
+
 #: First day of every calendar unless configured otherwise (``PipelineSettings.calendar_start``).
 DEFAULT_START = datetime.date(1990, 1, 1)
 
@@ -80,18 +82,31 @@ def _session_table(calendar_name: str, start: datetime.date) -> _SessionTable:
 NO_SESSION, PREVIOUS_SESSION, NEXT_SESSION = "none", "previous", "next"
 
 
+#: The hours of a session ``session_index`` can look at, by their columns in a sessions frame:
+#: the regular hours, the extended hours, and the hours intraday bars are made of (the regular
+#: ones, or the extended ones on an ``ExchangeSessions`` with ``extended_hours_bars``).
+HOURS_COLUMNS = {"regular": ("open", "close"), "extended": ("extended_open", "extended_close"),
+                 "bars": ("bar_open", "bar_close")}
+
+
+def bar_hours(interval: str) -> str:
+    """The hours bars of ``interval`` are made of: a daily bar is the regular session, as
+    vendors' official daily bars are; intraday bars follow ``extended_hours_bars``."""
+    return "regular" if interval == DAILY else "bars"
+
+
 def session_index(
-    times: np.ndarray, sessions: pd.DataFrame, *, extended: bool = False, outside: str = NO_SESSION
+    times: np.ndarray, sessions: pd.DataFrame, *, hours: str = "regular", outside: str = NO_SESSION
 ) -> np.ndarray:
     """For each of ``times`` (epoch s), the position in ``sessions`` (a frame of
-    ``ExchangeSessions.sessions``, ascending) of the session whose regular hours [open, close), or
-    with ``extended`` its extended hours, hold it. A time outside every session's hours gets -1
-    (``NO_SESSION``), the latest session that opened before it (``PREVIOUS_SESSION``; -1 if none)
-    or the first session after it (``NEXT_SESSION``; ``len(sessions)`` if none). This is the one
-    place that finds the session of a bar."""
-    prefix = "extended_" if extended else ""
-    opens = sessions[prefix + "open"].to_numpy(np.int64)
-    closes = sessions[prefix + "close"].to_numpy(np.int64)
+    ``ExchangeSessions.sessions``, ascending) of the session whose ``hours`` (``HOURS_COLUMNS``)
+    [open, close) hold it. A time outside every session's hours gets -1 (``NO_SESSION``), the
+    latest session that opened before it (``PREVIOUS_SESSION``; -1 if none) or the first session
+    after it (``NEXT_SESSION``; ``len(sessions)`` if none). This is the one place that finds the
+    session of a bar."""
+    open_column, close_column = HOURS_COLUMNS[hours]
+    opens = sessions[open_column].to_numpy(np.int64)
+    closes = sessions[close_column].to_numpy(np.int64)
     k = np.searchsorted(opens, times, side="right") - 1
     if outside == PREVIOUS_SESSION:
         return k
@@ -126,7 +141,7 @@ def session_parts(times: np.ndarray, sessions: pd.DataFrame) -> np.ndarray:
     regular hours, ``PRE`` or ``POST`` in the extended hours before the open or after the close.
     (A time outside every session's extended hours counts as ``POST``; the bad-row rules refuse
     such bars before anything is stored.)"""
-    session = session_index(times, sessions, extended=True)
+    session = session_index(times, sessions, hours="extended")
     opens = sessions["open"].to_numpy(np.int64)[np.maximum(session, 0)]
     regular = session_index(times, sessions) >= 0
     return np.where(regular, REGULAR, np.where((session >= 0) & (times < opens), PRE, POST))
@@ -135,8 +150,12 @@ def session_parts(times: np.ndarray, sessions: pd.DataFrame) -> np.ndarray:
 class ExchangeSessions:
     """Sessions of one exchange calendar (default XNYS, the New York Stock Exchange) from ``start``."""
 
-    def __init__(self, calendar_name: str = "XNYS", start: datetime.date = DEFAULT_START) -> None:
+    def __init__(self, calendar_name: str = "XNYS", start: datetime.date = DEFAULT_START,
+                 extended_hours_bars: bool = False) -> None:
         self.calendar_name = calendar_name
+        #: Intraday bars made of the extended hours, aligned to their start (the frames' bar_open,
+        #: bar_close are the extended hours), instead of the regular ones.
+        self.extended_hours_bars = extended_hours_bars
         self._table = _session_table(calendar_name, start)
 
     @property
@@ -152,6 +171,14 @@ class ExchangeSessions:
         """Length of the longest regular session in the calendar (XNYS: 6.5 h; early closes are
         shorter): how many intraday bars one session can hold."""
         return int((self._table.closes - self._table.opens).max())
+
+    @property
+    def bar_session_seconds(self) -> int:
+        """Length of the longest session's hours that intraday bars are made of."""
+        t = self._table
+        if not self.extended_hours_bars:
+            return self.regular_session_seconds
+        return int((t.extended_closes - t.extended_opens).max())
 
     @property
     def first_session(self) -> datetime.date:
@@ -179,12 +206,15 @@ class ExchangeSessions:
                 "close": t.closes[lo:hi],
                 "extended_open": t.extended_opens[lo:hi],
                 "extended_close": t.extended_closes[lo:hi],
+                "bar_open": (t.extended_opens if self.extended_hours_bars else t.opens)[lo:hi],
+                "bar_close": (t.extended_closes if self.extended_hours_bars else t.closes)[lo:hi],
             }
         )
 
     def sessions(self, start: datetime.date, end: datetime.date) -> pd.DataFrame:
         """Sessions in [start, end], ascending: session (date), open and close (epoch seconds) of
-        the regular hours, extended_open and extended_close of the extended hours."""
+        the regular hours, extended_open and extended_close of the extended hours, bar_open and
+        bar_close of the hours intraday bars are made of."""
         days = self._table.days
         lo = np.searchsorted(days, self._check_in_range(start), side="left")
         hi = np.searchsorted(days, self._check_in_range(end), side="right")

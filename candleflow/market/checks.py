@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from candleflow.market.calendar import session_index
+from candleflow.market.calendar import HOURS_COLUMNS, bar_hours, session_index
 from candleflow.market.intervals import DAILY, INTRADAY_SECONDS
 from candleflow.market.validation import format_utc
 
@@ -44,12 +44,14 @@ def ohlc_consistent(bars: Mapping[str, pd.DataFrame]) -> CheckOutcome:
     return outcome
 
 
-def _session_position(frame: pd.DataFrame, sessions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Index of the session each bar falls in (-1 if none: outside the regular hours) and seconds
-    since that session's open."""
-    opens = sessions["open"].to_numpy()
+def _session_position(frame: pd.DataFrame, sessions: pd.DataFrame,
+                      interval: str) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the session whose hours for ``interval`` bars each bar falls in (-1 if none:
+    outside them) and seconds since those hours began."""
+    hours = bar_hours(interval)
+    opens = sessions[HOURS_COLUMNS[hours][0]].to_numpy()
     ts = frame["bar_start"].to_numpy()
-    index = session_index(ts, sessions)
+    index = session_index(ts, sessions, hours=hours)
     return index, ts - opens[np.clip(index, 0, None)]
 
 
@@ -57,7 +59,7 @@ def aligned_bars(bars: Mapping[str, pd.DataFrame], sessions: pd.DataFrame) -> Ch
     """Every derived bar starts on its session's grid (open + k * interval), once per symbol."""
     outcome = CheckOutcome("aligned_bars", _symbol_count(bars))
     for interval, frame in bars.items():
-        index, offset = _session_position(frame, sessions)
+        index, offset = _session_position(frame, sessions, interval)
         step = INTRADAY_SECONDS.get(interval)
         off_grid = (index < 0) | ((offset != 0) if interval == DAILY else (offset % step != 0))
         _first_failure(outcome, frame, off_grid, f"{interval} bar off the session grid")
@@ -68,24 +70,21 @@ def aligned_bars(bars: Mapping[str, pd.DataFrame], sessions: pd.DataFrame) -> Ch
 
 def no_unexpected_gaps(minutes: pd.DataFrame, bars: Mapping[str, pd.DataFrame],
                        sessions: pd.DataFrame) -> CheckOutcome:
-    """Each derived bar exists exactly where 1m bars of the regular hours exist, and its minutes
+    """Each derived bar exists exactly where 1m bars of the hours it is made of exist (the regular
+    hours, or for intraday bars the extended ones with ``extended_hours_bars``), and its minutes
     count them all.
 
     Missing derived bars are allowed only where the source delivered no 1m bar (a gap the source
-    reports), never elsewhere. Minutes in the extended hours make no derived bar, and are no gap.
+    reports), never elsewhere. Minutes outside those hours make no derived bar, and are no gap.
     """
     outcome = CheckOutcome("no_unexpected_gaps", _symbol_count(bars))
-    index, offset = _session_position(minutes, sessions)
-    regular = index >= 0
-    minutes, index, offset = minutes[regular], index[regular], offset[regular]
-    opens = sessions["open"].to_numpy()
     for interval, frame in bars.items():
-        if interval == DAILY:
-            bucket = opens[index]
-        else:
-            step = INTRADAY_SECONDS[interval]
-            bucket = opens[index] + (offset // step) * step
-        expected = pd.DataFrame({"symbol": minutes["symbol"].to_numpy(), "bar_start": bucket})
+        index, offset = _session_position(minutes, sessions, interval)
+        inside = index >= 0
+        opens = sessions[HOURS_COLUMNS[bar_hours(interval)][0]].to_numpy()[index[inside]]
+        step = INTRADAY_SECONDS.get(interval)
+        bucket = opens if interval == DAILY else opens + (offset[inside] // step) * step
+        expected = pd.DataFrame({"symbol": minutes["symbol"].to_numpy()[inside], "bar_start": bucket})
         expected = expected.groupby(["symbol", "bar_start"]).size().rename("expected").reset_index()
         joined = expected.merge(frame[["symbol", "bar_start", "minutes"]], how="outer",
                                 on=["symbol", "bar_start"])

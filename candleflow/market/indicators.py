@@ -176,7 +176,7 @@ def _session_starts(function: str, bar_start: np.ndarray, sessions: pd.DataFrame
     """Flags of the bars that begin a session."""
     if sessions is None:
         raise ValueError(f"{function} needs the sessions frame (ExchangeSessions.sessions) to restart")
-    k = session_index(bar_start, sessions)
+    k = session_index(bar_start, sessions, hours="bars")  # a daily bar is inside its session's bar hours
     if (k < 0).any():
         raise ValueError(f"bars outside the given sessions; {function} cannot tell their session")
     return np.concatenate(([True], k[1:] != k[:-1]))

@@ -65,7 +65,7 @@ def _rule_masks(frame: pd.DataFrame) -> list[tuple[str, np.ndarray, str]]:
 def _session_masks(frame: pd.DataFrame, calendar: ExchangeSessions) -> list[tuple[str, np.ndarray, str]]:
     ts = frame["bar_start"].to_numpy(dtype=np.int64)
     sessions = calendar.sessions_near(int(ts.min()), int(ts.max()))
-    index = session_index(ts, sessions, extended=True)
+    index = session_index(ts, sessions, hours="extended")
     return [("outside every session", index < 0, "bar_start")]
 
 

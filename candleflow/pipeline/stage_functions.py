@@ -150,7 +150,7 @@ def evaluate_signals(ctx: PipelineContext, result: StageResult, symbols: Sequenc
     for interval, count in required_history(ctx.scans).items():
         history = history_window(ctx.calendar, window, interval, count)
         bars[interval] = (ctx.recent.read(needed, interval, history.start, window.end),
-                          history.sessions["open"].to_numpy())
+                          history.sessions["bar_open"].to_numpy())
     rows = []
     for scans, members, in_panel in groups:
         if not members:

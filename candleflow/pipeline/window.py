@@ -27,11 +27,12 @@ class Window:
 
     @property
     def start(self) -> int:
-        return int(self.sessions["open"].iloc[0])
+        """Where the first session's bars begin (its open, or extended open with extended-hours bars)."""
+        return int(self.sessions["bar_open"].iloc[0])
 
     @property
     def end(self) -> int:
-        return int(self.sessions["close"].iloc[-1])
+        return int(self.sessions["bar_close"].iloc[-1])
 
     def describe(self) -> str:
         if self.first_session == self.last_session:
@@ -57,8 +58,9 @@ def window_of_bars(calendar: ExchangeSessions, first_bar: int, last_bar: int) ->
 def history_window(calendar: ExchangeSessions, window: Window, interval: str, bars: int) -> Window:
     """``window`` extended back by enough sessions to hold ``bars`` bars of ``interval``, or by
     all the sessions there are before it where the calendar starts later (the history is shorter).
-    A session is taken to hold as many bars as the calendar's longest regular session."""
+    A session is taken to hold as many bars as the calendar's longest session (of the hours bars
+    are made of)."""
     per_session = (1 if interval == DAILY
-                   else math.ceil(calendar.regular_session_seconds / INTRADAY_SECONDS[interval]))
+                   else math.ceil(calendar.bar_session_seconds / INTRADAY_SECONDS[interval]))
     count = math.ceil(bars / per_session) + 1 + len(window.sessions)
     return Window(calendar.sessions_ending(window.last_session, count, clamp=True))

@@ -19,15 +19,16 @@ from candleflow.resources.store import StoreResource
 from candleflow.settings import Deployment, Settings, read_settings, variable
 
 #: The settings ``PipelineSettings`` takes, under the same names.
-PIPELINE_SETTINGS = ("indicators_file", "scans_file", "calendar", "calendar_start", "scan_time_limit_s")
+PIPELINE_SETTINGS = ("indicators_file", "scans_file", "calendar", "calendar_start", "extended_hours_bars",
+                     "scan_time_limit_s")
 
 
 def launch_value(settings: Settings, name: str):
     """What a resource field gets for the setting ``name``: ``dg.EnvVar`` (``dg.EnvVar.int`` for
     an integer) of its variable if the environment set it, else the default. Dagster has no float
-    ``EnvVar``: a float is its value."""
+    or boolean ``EnvVar``: such a value is itself."""
     value = getattr(settings, name)
-    if name not in settings.from_environment or isinstance(value, float):
+    if name not in settings.from_environment or isinstance(value, float | bool):
         return value.isoformat() if isinstance(value, date) else value
     return dg.EnvVar.int(variable(name)) if isinstance(value, int) else dg.EnvVar(variable(name))
 

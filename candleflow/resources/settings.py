@@ -18,6 +18,8 @@ class PipelineSettings(dg.ConfigurableResource):
     calendar_start: str = Field(default=DEFAULT_START.isoformat(), description="First day of the "
                                 "calendar (YYYY-MM-DD): no data may be older; a fixed date, so that "
                                 "the calendar's range does not move with the clock.")
+    extended_hours_bars: bool = Field(default=False, description="Intraday bars include the extended "
+                                      "hours, aligned to their start; daily bars stay the regular session.")
     scan_time_limit_s: float = Field(default=SCAN_TIME_LIMIT_S, description="Wall-clock seconds one "
                                      "scan may take on one block of symbols.")
 
@@ -28,4 +30,4 @@ class PipelineSettings(dg.ConfigurableResource):
         return load_scans(self.scans_file or None)
 
     def sessions(self) -> ExchangeSessions:
-        return ExchangeSessions(self.calendar, date.fromisoformat(self.calendar_start))
+        return ExchangeSessions(self.calendar, date.fromisoformat(self.calendar_start), self.extended_hours_bars)
