@@ -232,7 +232,7 @@ def test_failed_symbol_is_visible_and_retried(tmp_path, make_postgres_database, 
                                            "DDD": ("COMPLETED", 1)}, domain
     failed = json.loads(subprocess.run([sys.executable, "-m", "candleflow.cli", "status", "job", run.run_id], env=env,
                                        capture_output=True, text=True, check=True).stdout)
-    assert failed["errors"][0]["error_message"] == "BBB at 2024-03-08T14:30:00Z: high below low (high=8.0, low=9.0)"
+    assert failed["errors"][0]["error_message"] == "BBB at 2024-03-08T14:30:00Z in BBB.csv: high below low (high=8.0, low=9.0)"
 
     land(landing, "BBB", 11)  # the vendor re-delivers a good file
     retried = subprocess.run([sys.executable, "-m", "candleflow.cli", "retry-failed", run.run_id], env=env, cwd=REPO,

@@ -72,7 +72,7 @@ def test_job_execute_fails_when_every_symbol_failed(tmp_path):
     output = execute.stderr + execute.stdout
     assert execute.returncode == 1 and "RUN_FAILURE" in output and "RUN_SUCCESS" not in output
     assert "dagster._core.definitions.events.Failure: every symbol failed: AAA.csv: missing column(s) symbol, " \
-           "ts, open, high, low, close, volume; BBB at 2024-03-08T14:30:00Z: high below low (high=8.0, low=9.0)" \
+           "ts, open, high, low, close, volume; BBB at 2024-03-08T14:30:00Z in BBB.csv: high below low (high=8.0, low=9.0)" \
            in output.splitlines()
     assert "STEP_UP_FOR_RETRY" not in output
     store = CandleStore(f"sqlite:///{tmp_path / 'candleflow.db'}")

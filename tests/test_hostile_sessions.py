@@ -88,8 +88,8 @@ def test_a_bar_outside_every_session_fails_only_its_symbol(store, tmp_path):
     results = run(store, FileSource(tmp_path), [*good, "OLD", "SUN"])
 
     assert failures(results) == {"raw_candles": {
-        "OLD": "OLD at 1970-01-01T00:00:00Z: outside every session (bar_start=0)",
-        "SUN": "SUN at 2024-03-10T15:00:00Z: outside every session (bar_start=1710082800)"}}
+        "OLD": "OLD at 1970-01-01T00:00:00Z in OLD.csv: outside every session (bar_start=0)",
+        "SUN": "SUN at 2024-03-10T15:00:00Z in SUN.csv: outside every session (bar_start=1710082800)"}}
     assert {stage: r.succeeded for stage, r in results.items() if stage != "raw_candles"} == {
         stage: good for stage in STAGES[1:]}
     pd.testing.assert_frame_equal(rows(store, "candles", "OLD"), before)
@@ -119,7 +119,7 @@ def test_a_landed_1970_bar_fails_only_its_symbol_in_a_dagster_run(tmp_path):
             assert materialized(instance, asset) == set(good), asset
         check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "valid_candles")
         assert check.metadata["failures"].value == {
-            "OLD": "OLD at 1970-01-01T00:00:00Z: outside every session (bar_start=0)"}
+            "OLD": "OLD at 1970-01-01T00:00:00Z in OLD.csv: outside every session (bar_start=0)"}
     store = CandleStore(store_url)
     assert store.read_candles(["OLD"], "1m").empty
     assert len(store.read_candles(good, "5m")) == 2 * len(good)
@@ -160,8 +160,8 @@ def test_a_minute_at_or_past_the_extended_close_is_outside_every_session(store, 
     land(tmp_path, "CCC", session_start(FRIDAY, 1))
     results = run(store, FileSource(tmp_path), ["AAA", "BBB", "CCC"])
     assert failures(results) == {"raw_candles": {
-        "AAA": "AAA at 2024-03-08T08:59:00Z: outside every session (bar_start=1709888340)",
-        "BBB": "BBB at 2024-03-09T01:00:00Z: outside every session (bar_start=1709946000)"}}
+        "AAA": "AAA at 2024-03-08T08:59:00Z in AAA.csv: outside every session (bar_start=1709888340)",
+        "BBB": "BBB at 2024-03-09T01:00:00Z in BBB.csv: outside every session (bar_start=1709946000)"}}
 
 
 def test_only_an_after_hours_minute_arriving_has_nothing_to_rederive(store, tmp_path):
@@ -236,7 +236,7 @@ def test_volumes_that_could_overflow_are_refused(store, tmp_path):
     land(tmp_path, "AAA", session_start(FRIDAY, 5))
     results = run(store, FileSource(tmp_path), ["AAA", "HUGE"])
     assert failures(results) == {"raw_candles": {"HUGE": (
-        "HUGE at 2024-03-08T14:30:00Z: value above 1e+15 "
+        "HUGE at 2024-03-08T14:30:00Z in HUGE.csv: value above 1e+15 "
         "(open=10.0, high=11.0, low=9.0, close=10.5, volume=1e+308)")}}
     assert rows(store, "candles", "HUGE").empty
     assert store.read_candles(["AAA"], "5m")["volume"].tolist() == [500.0]

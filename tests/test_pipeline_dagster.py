@@ -114,9 +114,9 @@ def test_bad_symbol_fails_alone(tmp_path):
         check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "valid_candles")
         assert not check.passed
         assert check.metadata["failures"].value == {
-            "BBB": "BBB at 2024-03-08T14:37:00Z: high below low (high=8.0, low=9.0)"}
+            "BBB": "BBB at 2024-03-08T14:37:00Z in BBB.csv: high below low (high=8.0, low=9.0)"}
         assert error_lines(instance, result.run_id) == [
-            "raw_candles failed for BBB: BBB at 2024-03-08T14:37:00Z: high below low (high=8.0, low=9.0)"]
+            "raw_candles failed for BBB: BBB at 2024-03-08T14:37:00Z in BBB.csv: high below low (high=8.0, low=9.0)"]
     assert store.read_candles(["BBB"], "1m").empty
     pd.testing.assert_frame_equal(store.read_candles(["BBB"], "1d"), before)
     assert len(store.read_candles(["AAA", "CCC"], "1m")) == 60

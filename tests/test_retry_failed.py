@@ -41,7 +41,7 @@ def test_retry_only_the_failed_symbol(tmp_path):
     assert before["status"] == "FAILED"
     assert before["counts"]["overall"]["FAILED"] == 4 and before["counts"]["overall"]["COMPLETED"] == 4
     assert before["errors"][0]["error_message"] == (
-        "BBB at 2024-03-08T14:30:00Z: high below low (high=8.0, low=9.0)")
+        "BBB at 2024-03-08T14:30:00Z in BBB.csv: high below low (high=8.0, low=9.0)")
 
     land(landing, "BBB", 11)  # the vendor re-delivers a good file
     retried = run("retry-failed", run_id)

@@ -54,7 +54,7 @@ def test_bad_symbol_row_failed_with_reason(tmp_path):
     ingest = rows_by_symbol(store, "candle_ingest")
     assert ingest["AAA"]["status"] == "COMPLETED"
     assert (ingest["BBB"]["status"], ingest["BBB"]["error_message"]) == (
-        "FAILED", "BBB at 2024-03-08T14:30:00Z: non-positive price (open=10.0, high=11.0, low=9.0, close=-10.5)")
+        "FAILED", "BBB at 2024-03-08T14:30:00Z in BBB.csv: non-positive price (open=10.0, high=11.0, low=9.0, close=-10.5)")
     later = rows_by_symbol(store, "scans")["BBB"]
     assert later["status"] == "FAILED" and later["error_message"].startswith("not run: an earlier stage failed")
     status = job_status(store.engine, result.run_id)

@@ -251,6 +251,17 @@ def test_a_new_day_file_launches_the_run_over_the_universe_symbols_it_holds(tmp_
     assert [r.partition_keys for r in result.dynamic_partitions_requests] == added
 
 
+def test_a_new_databento_file_launches_the_run_over_its_symbols(tmp_path):
+    databento_file(tmp_path, [f"{ns('2024-03-08T14:30')},33,2,1,1,1,1,1,1,{t}" for t in ("KO", "MSFT")])
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(SYMBOLS_PARTITIONS_NAME, ["AAPL", "KO", "MSFT", "XOM"])
+        result = landing_folder_sensor(dg.build_sensor_context(instance=instance, resources={
+            "candle_source": LandingFolderCandles(landing_dir=str(tmp_path), layout="databento-ohlcv")}))
+    [request] = result.run_requests
+    assert (request.tags["dagster/asset_partition_range_start"],
+            request.tags["dagster/asset_partition_range_end"]) == ("KO", "MSFT")
+
+
 def test_a_day_file_with_no_universe_symbol_launches_nothing(tmp_path):
     polygon_day_file(tmp_path, "2024-03-08", [polygon_row("NVDA", "2024-03-08T14:30:00")])
     with dg.instance_for_test() as instance:
@@ -367,7 +378,7 @@ def test_extended_hours_minutes_across_the_dst_change_are_stored_marked(tmp_path
         seconds("2024-03-08T14:30"), seconds("2024-03-11T13:30")]
     check = next(e for e in first.get_asset_check_evaluations() if e.check_name == "valid_candles")
     assert check.metadata["failures"].value == {
-        "EARLY": "EARLY at 2024-03-08T08:30:00Z: outside every session (bar_start=1709886600)"}
+        "EARLY": "EARLY at 2024-03-08T08:30:00Z in 2024-03-08.csv.gz: outside every session (bar_start=1709886600)"}
 
 
 def test_with_extended_hours_bars_intraday_bars_start_at_the_extended_open(tmp_path):

@@ -8,6 +8,7 @@ stored and then belong to no session). Prices and volumes are at most ``MAX_VALU
 of them over any bar or history stay finite, and prices at most ``MAX_PRICE``.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -31,10 +32,13 @@ class Rejection:
     bar_start: int | None
     rule: str
     detail: str
+    #: The file the offending row came from, where the source read files.
+    file: str | None = None
 
     def __str__(self) -> str:
         when = "" if self.bar_start is None else f" at {format_utc(self.bar_start)}"
-        return f"{self.symbol}{when}: {self.rule} ({self.detail})"
+        where = "" if self.file is None else f" in {self.file}"
+        return f"{self.symbol}{when}{where}: {self.rule} ({self.detail})"
 
 
 def format_utc(epoch_seconds: int) -> str:
@@ -84,9 +88,12 @@ def _order_masks(frame: pd.DataFrame) -> list[tuple[str, np.ndarray, str]]:
     ]
 
 
-def validate_candles(frame: pd.DataFrame,
-                     calendar: ExchangeSessions) -> tuple[pd.DataFrame, list[Rejection]]:
+def validate_candles(frame: pd.DataFrame, calendar: ExchangeSessions,
+                     files: Sequence[str] = ()) -> tuple[pd.DataFrame, list[Rejection]]:
     """Split ``frame`` into the rows of clean symbols and one Rejection per rejected symbol.
+
+    With ``files`` (``SourceBatch.files``), the frame's ``file`` column names each row's file,
+    and a rejection names the offending row's file.
 
     The frame holds candle columns in arrival order; rows of one symbol are expected to be
     contiguous (a symbol appearing in two separate runs is reported as out of order). Bars must
@@ -99,7 +106,8 @@ def validate_candles(frame: pd.DataFrame,
         offenders = frame.loc[mask & ~frame["symbol"].isin(list(rejections)).to_numpy()]
         for _, row in offenders.drop_duplicates("symbol").iterrows():
             values = ", ".join(f"{c}={row[c]}" for c in columns.split(","))
-            rejections[row["symbol"]] = Rejection(row["symbol"], int(row["bar_start"]), rule, values)
+            file = files[int(row["file"])] if files else None
+            rejections[row["symbol"]] = Rejection(row["symbol"], int(row["bar_start"]), rule, values, file)
     interleaved = _interleaved_symbols(frame)
     for symbol in interleaved - set(rejections):
         rejections[symbol] = Rejection(symbol, None, "out-of-order timestamp",

@@ -36,7 +36,8 @@ def ingest_candles(ctx: PipelineContext, result: StageResult, symbols: Sequence[
     result.failed.update(batch.errors)
     if ctx.as_of is None:
         ctx.clock = batch.as_of
-    clean, rejections = validate_candles(batch.candles, ctx.calendar)
+    clean, rejections = validate_candles(batch.candles, ctx.calendar, batch.files)
+    clean = clean.drop(columns="file", errors="ignore")
     result.failed.update({r.symbol: str(r) for r in rejections})
     delivered = set(_symbols_of(clean))
     unchanged = set(batch.unchanged)

@@ -23,6 +23,9 @@ class SourceBatch:
     #: Symbols with nothing new since the source's mark (no file landed for them in that minute):
     #: not an error; they succeed without new rows, and their open bars follow the clock.
     unchanged: list[str] = field(default_factory=list)
+    #: Names of the files the candles were read from; a file source's candles then have a column
+    #: ``file``, each row's position in it, so that a rejection names the row's file.
+    files: list[str] = field(default_factory=list)
 
 
 class CandleSource(ABC):

@@ -11,8 +11,9 @@ from candleflow.sources.base import SourceBatch
 
 def finished_batch(rows: pd.DataFrame, errors: dict[str, str], unchanged: list[str],
                    sessions: pd.DataFrame | None, base_interval: str,
-                   calendar: ExchangeSessions) -> SourceBatch:
-    """The batch of ``rows`` (symbol, bar_start, OHLCV, in delivery order) without the symbols in
+                   calendar: ExchangeSessions, files: list[str]) -> SourceBatch:
+    """The batch of ``rows`` (symbol, bar_start, OHLCV and ``file``, the position of the row's
+    file in ``files``, in delivery order) without the symbols in
     ``errors``; a symbol whose stamps are off fails whole (its problem goes to ``errors``). Inside
     the days of ``sessions`` if given (``window_days``); else a batch of 1m data is as current as its
     latest minute (``as_of``), so a replayed session's bars stay open until their minutes are in."""
@@ -25,7 +26,7 @@ def finished_batch(rows: pd.DataFrame, errors: dict[str, str], unchanged: list[s
     as_of = None
     if sessions is None and base_interval == BASE_INTERVAL and len(candles):
         as_of = int(candles["bar_start"].max()) + 60
-    return SourceBatch(candles, errors, as_of, unchanged)
+    return SourceBatch(candles, errors, as_of, unchanged, files)
 
 
 def window_days(sessions: pd.DataFrame, timezone: str) -> tuple[int, int]:

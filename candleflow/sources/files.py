@@ -46,7 +46,8 @@ class FileSource(CandleSource):
             errors |= {s: f"no landed file for {s} in {self.landing_dir}" for s in without_files}
             unchanged = []
         rows = self._read(files, errors)
-        return finished_batch(rows, errors, unchanged, sessions, self.base_interval, self.calendar)
+        return finished_batch(rows, errors, unchanged, sessions, self.base_interval, self.calendar,
+                              [landed.path.name for landed in files])
 
     def _files_of(self, symbols: Sequence[str]) -> tuple[list[LandedFile], dict[str, str]]:
         """The files of ``symbols`` landed since ``landed_since_ns``, in the order of ``symbols``,
@@ -63,8 +64,8 @@ class FileSource(CandleSource):
                       key=lambda f: order[f.symbol]), errors
 
     def _read(self, files: list[LandedFile], errors: dict[str, str]) -> pd.DataFrame:
-        """Symbol, bar_start and OHLCV rows of ``files``, in their order; the first problem of a
-        symbol's files goes to ``errors``."""
+        """Symbol, bar_start, OHLCV and ``file`` (position in ``files``) rows of ``files``, in
+        their order; the first problem of a symbol's files goes to ``errors``."""
         batch, left = read_csv_batch(files)
         position = {landed.path: index for index, landed in enumerate(files)}
         frames = [batch]
@@ -74,4 +75,4 @@ class FileSource(CandleSource):
             except MalformedFile as exc:
                 errors.setdefault(landed.symbol, str(exc))
         rows = pd.concat(frames, ignore_index=True) if len(frames) > 1 else batch
-        return rows.sort_values("file", kind="stable").drop(columns="file")
+        return rows.sort_values("file", kind="stable")

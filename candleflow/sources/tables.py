@@ -105,7 +105,7 @@ class TableSource(CandleSource):
             frames.append(rows.assign(file=position))
         rows = pd.concat(frames, ignore_index=True) if frames else _no_rows()
         in_run_order = np.lexsort((rows["file"].to_numpy(), rows["order"].to_numpy()))  # stable
-        rows = rows.iloc[in_run_order].drop(columns=["order", "file"]).reset_index(drop=True)
+        rows = rows.iloc[in_run_order].drop(columns="order").reset_index(drop=True)
         delivered = set(rows["symbol"].unique())
         absent = [s for s in symbols if s not in errors and s not in delivered]
         unchanged = absent if self.landed_since_ns else []
@@ -113,7 +113,8 @@ class TableSource(CandleSource):
             names = ", ".join(f.path.name for f in files) or "no file"
             _fail(errors, absent, f"no rows in the {self.layout.name} files of {self.landing_dir} ({names})",
                   prefix=True)
-        return finished_batch(rows, errors, unchanged, sessions, self.base_interval, self.calendar)
+        return finished_batch(rows, errors, unchanged, sessions, self.base_interval, self.calendar,
+                              [file.path.name for file in files])
 
     def _files_for(self, symbols: Sequence[str], sessions: pd.DataFrame | None,
                    errors: dict[str, str]) -> list[TableFile]:
