@@ -15,6 +15,7 @@ from candleflow.formula import (
     evaluate_scans,
     required_history,
 )
+from candleflow.formula.limits import session_seconds
 
 DAY = 86400
 T0 = 1_700_000_000 - 1_700_000_000 % DAY + 13 * 3600 + 1800  # a 13:30 UTC session open
@@ -422,6 +423,19 @@ def test_minimum_bars_leave_out_only_the_warm_up():
     assert tf.history_bars("1h") == {"1h": 13, "1d": 268}
     plain = compile_formula('close > tf("1d", sma(close, 20))')
     assert plain.minimum_bars("1h") == plain.history_bars("1h") == {"1h": 1, "1d": 21}
+
+
+def test_an_intraday_lookback_spans_days_of_the_configured_calendar(monkeypatch):
+    """12 hourly bars span 2 XNYS sessions of 6.5 h, but 1 day of a 24/7 market."""
+    formula = 'sma(tf("1d", rsi(14)), 13) > 0'
+    monkeypatch.setenv("CANDLEFLOW_CALENDAR", "24/7")
+    session_seconds.cache_clear()
+    try:
+        assert compile_formula(formula).minimum_bars("1h") == {"1h": 13, "1d": 17}
+    finally:
+        session_seconds.cache_clear()
+    monkeypatch.delenv("CANDLEFLOW_CALENDAR")
+    assert compile_formula(formula).minimum_bars("1h") == {"1h": 13, "1d": 18}
 
 
 def test_required_history_across_scans():

@@ -2,7 +2,6 @@
 
 import functools
 
-from ..market.calendar import ExchangeSessions
 from ..market.indicator_registry import WARMUP_BARS as WARMUP_BARS
 
 #: Longest formula text accepted, in characters.
@@ -24,11 +23,14 @@ MAX_EXPONENT = 10
 MAX_HISTORY_BARS = 20000
 @functools.cache
 def session_seconds() -> int:
-    """Seconds of one daily session, used to convert intraday lookbacks to daily bars: the longest
-    regular session of the default calendar, XNYS (6.5 h; shorter than any 24 h market, so the
-    conversion never asks for too few days). Built on first use, not at import: every step
-    process imports this module."""
-    return ExchangeSessions().regular_session_seconds
+    """Seconds of one daily session, used to count how many daily bars an intraday lookback spans
+    (``tf("1d", ...)`` in an intraday scan): the longest regular session of the configured
+    calendar (``CANDLEFLOW_CALENDAR``; XNYS: 6.5 h, XTKS: 5 h, 24/7: 24 h), so that a calendar
+    with short sessions loads enough days. Read on first use, not at import: every step process
+    imports this module."""
+    from candleflow.settings import read_settings  # the settings import the formula limits
+
+    return read_settings().sessions().regular_session_seconds
 
 
 #: Symbols evaluated together as one 2-D block.
