@@ -16,7 +16,6 @@ lands with a modification time older than the mark (copied with ``cp -p``) is no
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import dagster as dg
 
