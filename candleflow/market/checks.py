@@ -81,9 +81,9 @@ def no_unexpected_gaps(minutes: pd.DataFrame, bars: Mapping[str, pd.DataFrame],
     for interval, frame in bars.items():
         index, offset = _session_position(minutes, sessions, interval)
         inside = index >= 0
-        opens = sessions[HOURS_COLUMNS[bar_hours(interval)][0]].to_numpy()[index[inside]]
-        step = INTRADAY_SECONDS.get(interval)
-        bucket = opens if interval == DAILY else opens + (offset[inside] // step) * step
+        offset = offset[inside]
+        into_bar = offset if interval == DAILY else offset % INTRADAY_SECONDS[interval]
+        bucket = minutes["bar_start"].to_numpy()[inside] - into_bar
         expected = pd.DataFrame({"symbol": minutes["symbol"].to_numpy()[inside], "bar_start": bucket})
         expected = expected.groupby(["symbol", "bar_start"]).size().rename("expected").reset_index()
         joined = expected.merge(frame[["symbol", "bar_start", "minutes"]], how="outer",

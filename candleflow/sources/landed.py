@@ -12,6 +12,7 @@ import csv
 import io
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,8 @@ SUFFIXES = (".csv", ".parquet")
 FILE_COLUMNS = ("symbol", "ts", *OHLCV_COLUMNS)
 UTC_OFFSET = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$")
 DATE_ONLY = re.compile(r"\d{4}-\d\d-\d\d")
+#: Why a date alone is refused in 1m data.
+DATE_WITHOUT_TIME = "is a date without a time; only daily data (base interval 1d) is stamped by date"
 
 
 class MalformedFile(ValueError):
@@ -63,17 +66,25 @@ def landed_files(landing_dir: str | Path,
     """
     folder = Path(landing_dir).resolve()
     files, refused = [], []
-    with os.scandir(landing_dir) as entries:  # scandir: no extra stat call per file to type it
-        for entry in entries:
-            if not entry.name.lower().endswith(SUFFIXES) or not entry.is_file():
-                continue
-            mtime_ns = entry.stat().st_mtime_ns
-            if mtime_ns < modified_since_ns:
-                continue
-            landed = _landed_or_refused(entry, mtime_ns, folder)
-            (files if isinstance(landed, LandedFile) else refused).append(landed)
+    for entry, mtime_ns in entries_since(landing_dir, SUFFIXES, modified_since_ns):
+        landed = _landed_or_refused(entry, mtime_ns, folder)
+        (files if isinstance(landed, LandedFile) else refused).append(landed)
     files.sort(key=lambda landed: landed.path.name)
     return files, sorted(refused, key=lambda refusal: refusal.message)
+
+
+def entries_since(landing_dir: str | Path, suffixes: tuple[str, ...],
+                  modified_since_ns: int) -> Iterator[tuple[os.DirEntry, int]]:
+    """The files in ``landing_dir`` whose names end with one of ``suffixes``, modified at or
+    after ``modified_since_ns``, with their modification times. (scandir: the listing types each
+    entry, so only the files' times cost a stat call.)"""
+    with os.scandir(landing_dir) as entries:
+        for entry in entries:
+            if not entry.name.lower().endswith(suffixes) or not entry.is_file():
+                continue
+            mtime_ns = entry.stat().st_mtime_ns
+            if mtime_ns >= modified_since_ns:
+                yield entry, mtime_ns
 
 
 def _landed_or_refused(entry: os.DirEntry, mtime_ns: int, folder: Path) -> LandedFile | RefusedFile:
@@ -138,8 +149,7 @@ def _utc_seconds(ts: pd.Series, path: Path, daily: bool) -> np.ndarray:
         if naive.any():
             raise MalformedFile(f"{path.name}: ts {text[naive].iloc[0]!r} has no UTC offset")
         if not daily and dates.any():
-            raise MalformedFile(f"{path.name}: ts {text[dates].iloc[0]!r} is a date without a time; "
-                                "only daily data (base interval 1d) is stamped by date")
+            raise MalformedFile(f"{path.name}: ts {text[dates].iloc[0]!r} {DATE_WITHOUT_TIME}")
         try:  # a date alone becomes midnight UTC, which the daily source reads as that date
             parsed = pd.to_datetime(text.mask(dates, text + "T00:00:00Z"), utc=True, format="ISO8601")
         except (ValueError, TypeError) as exc:

@@ -29,7 +29,15 @@ from candleflow.market.intervals import BASE_INTERVAL, DAILY
 from candleflow.market.symbols import SymbolError
 from candleflow.sources.base import CandleSource, SourceBatch
 from candleflow.sources.batches import finished_batch
-from candleflow.sources.landed import DATE_ONLY, UTC_OFFSET, MalformedFile, links_out, symbol_of
+from candleflow.sources.landed import (
+    DATE_ONLY,
+    DATE_WITHOUT_TIME,
+    UTC_OFFSET,
+    MalformedFile,
+    entries_since,
+    links_out,
+    symbol_of,
+)
 from candleflow.sources.layouts import SUFFIXES, TIME_UNITS, TableLayout, day_in_name
 
 
@@ -49,14 +57,8 @@ def table_files(landing_dir: str | Path, layout: TableLayout, modified_since_ns:
     """The candle files of ``layout`` in ``landing_dir`` modified at or after ``modified_since_ns``,
     sorted by name (so day files by date), refused ones included with their reason."""
     folder = Path(landing_dir).resolve()
-    files = []
-    with os.scandir(landing_dir) as entries:
-        for entry in entries:
-            if not entry.name.lower().endswith(SUFFIXES) or not entry.is_file():
-                continue
-            mtime_ns = entry.stat().st_mtime_ns
-            if mtime_ns >= modified_since_ns:
-                files.append(_table_file(entry, mtime_ns, folder, layout))
+    files = [_table_file(entry, mtime_ns, folder, layout)
+             for entry, mtime_ns in entries_since(landing_dir, SUFFIXES, modified_since_ns)]
     return sorted(files, key=lambda file: file.path.name)
 
 
@@ -163,11 +165,12 @@ def read_table_file(file: TableFile, layout: TableLayout, symbols: Sequence[str]
     found, bad = {}, np.zeros(len(frame), dtype=bool)
     for mask, column, reason in problems:
         bad |= mask
-        for row in np.flatnonzero(mask):
+        rows = np.flatnonzero(mask)
+        _, first = np.unique(order[rows], return_index=True)  # each symbol's first such row
+        for row in rows[np.sort(first)].tolist():
             if symbol[row] not in found:
-                value = str(table.column(column)[int(row)].as_py())
-                found[symbol[row]] = (f"{symbol[row]}: {file.path.name} {line(int(row))}: {column} "
-                                      f"{value!r} {reason}")
+                value = str(table.column(column)[row].as_py())
+                found[symbol[row]] = f"{symbol[row]}: {file.path.name} {line(row)}: {column} {value!r} {reason}"
     return frame.assign(order=order)[~bad], found
 
 
@@ -314,8 +317,7 @@ def _text_nanos(text: pd.Series, layout: TableLayout, daily: bool):
     layout's zone, or (daily data) a date alone, read as midnight UTC."""
     name = layout.time
     dates = text.str.fullmatch(DATE_ONLY).to_numpy(dtype=bool)
-    problems = [] if daily else [(dates, name, "is a date without a time; only daily data (base "
-                                               "interval 1d) is stamped by date")]
+    problems = [] if daily else [(dates, name, DATE_WITHOUT_TIME)]
     if layout.time_format:
         with_offset = np.full(len(text), "%z" in layout.time_format)
         unreadable_reason = f"does not match the time_format {layout.time_format!r}"
