@@ -139,6 +139,29 @@ def cmd_retry_failed(args, settings: Settings) -> int:
     return 1 if failures else 0
 
 
+def cmd_backfill(args, settings: Settings) -> int:
+    """A window of history for the universe (or some of it) in one watched, resumable run."""
+    from candleflow.backfill import Backfill, backfill_symbols, run_backfill
+    from candleflow.dagster_steps.partitions import SYMBOLS_PARTITIONS_NAME
+
+    if args.end < args.start:
+        raise ValueError(f"--to {args.end} is before --from {args.start}")
+    instance = _instance()
+    if args.universe:
+        wanted = read_universe_file(args.universe)
+        current = set(_universe(instance))
+        new = [s for s in wanted if s not in current]
+        instance.add_dynamic_partitions(SYMBOLS_PARTITIONS_NAME, new)
+        if new:
+            print(f"added {len(new)} symbol(s) of {args.universe} to the universe")
+        symbols = tuple(wanted)
+    else:
+        symbols = backfill_symbols(_universe(instance), args.symbols or [])
+    backfill = Backfill(args.start, args.end, symbols)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return run_backfill(instance, settings, backfill, settings.home / f"backfill-{backfill.key}.log")
+
+
 def cmd_prune_runs(args, settings: Settings) -> int:
     from candleflow.instance.pruning import prune_runs
 
@@ -277,6 +300,17 @@ def parser() -> argparse.ArgumentParser:
                            "run, continuing its run chain (attempts count on)")
     retry.add_argument("run_id")
     retry.set_defaults(func=cmd_retry_failed)
+
+    backfill = sub.add_parser("backfill", help="a window of history in one market_data_universe run, "
+                              "with its progress; run it again to continue a killed one")
+    backfill.add_argument("--from", dest="start", type=date.fromisoformat, required=True,
+                          help="first session (YYYY-MM-DD)")
+    backfill.add_argument("--to", dest="end", type=date.fromisoformat, required=True,
+                          help="last session (YYYY-MM-DD)")
+    chosen = backfill.add_mutually_exclusive_group()
+    chosen.add_argument("--symbols", nargs="+", help="symbols of the universe (default: all of it)")
+    chosen.add_argument("--universe", help="a universe file; its symbols not yet in the universe are added")
+    backfill.set_defaults(func=cmd_backfill)
 
     prune = sub.add_parser("prune-runs", help="delete finished Dagster runs older than N days with "
                            "their event rows (docs/deployment.md, \"Clean-up\")")

@@ -20,6 +20,7 @@ import exchange_calendars
 
 from candleflow.formula.limits import SCAN_TIME_LIMIT_S
 from candleflow.market.calendar import DEFAULT_START, ExchangeSessions
+from candleflow.pipeline.chunks import DEFAULT_CHUNK_BARS
 from candleflow.sources.folder import LAYOUT_NAMES, MAPPING_SUFFIXES, table_layout
 from candleflow.sources.layouts import LayoutError
 
@@ -60,6 +61,18 @@ def _file_layout(text: str) -> str:
     return text
 
 
+def _positive_integer(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError("a positive integer")
+    return int(text)
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError("a whole number (0 or more)")
+    return int(text)
+
+
 @dataclass(frozen=True)
 class Settings:
     deployment: Deployment = _setting(
@@ -95,6 +108,11 @@ class Settings:
                                     "first day of the calendar: no data may be older")
     scan_time_limit_s: float = _setting("CANDLEFLOW_SCAN_TIME_LIMIT_S", SCAN_TIME_LIMIT_S,
                                         "wall-clock seconds one scan may take on one block of symbols")
+    chunk_bars: int = _setting("CANDLEFLOW_CHUNK_BARS", DEFAULT_CHUNK_BARS, "base bars a step holds at "
+                               "once: a run over more sessions takes them in chunks of as many sessions "
+                               "as hold that many bars of its symbols (at least one)", parse=_positive_integer)
+    workers: int = _setting("CANDLEFLOW_WORKERS", 0, "worker processes of a universe run "
+                            "(`market_data_universe`): its shards run at once; 0: one per core", parse=_count)
     celery_broker: str = _setting("CANDLEFLOW_CELERY_BROKER", "amqp://guest:guest@127.0.0.1:5672//",
                                   "Celery broker of `market_data_sharded` (RabbitMQ)", secret=True)
     celery_backend: str = _setting("CANDLEFLOW_CELERY_BACKEND", "rpc://", "Celery result backend "

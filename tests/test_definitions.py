@@ -19,7 +19,7 @@ from candleflow.tracking.models import DOMAINS
 
 ROOT = Path(__file__).resolve().parents[1]
 DG = Path(sys.executable).with_name("dg")
-JOBS = {"market_data", "market_data_sharded", "tracking_retention"}
+JOBS = {"market_data", "market_data_sharded", "market_data_universe", "tracking_retention"}
 SENSORS = {"landing_folder_sensor", "signals_ready_sensor", "tracking_on_run_canceled",
            "tracking_on_run_failure"}
 SCHEDULES = {"daily_after_close", "tracking_reconciler", "tracking_retention_daily"}

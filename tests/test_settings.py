@@ -30,6 +30,8 @@ EVERY_VARIABLE = {
     "CANDLEFLOW_EXTENDED_HOURS_BARS": ("true", "extended_hours_bars", True),
     "CANDLEFLOW_CALENDAR_START": ("2020-01-02", "calendar_start", date(2020, 1, 2)),
     "CANDLEFLOW_SCAN_TIME_LIMIT_S": ("2.5", "scan_time_limit_s", 2.5),
+    "CANDLEFLOW_CHUNK_BARS": ("250000", "chunk_bars", 250_000),
+    "CANDLEFLOW_WORKERS": ("4", "workers", 4),
     "CANDLEFLOW_CELERY_BROKER": ("amqp://u:p@mq:5672//", "celery_broker", "amqp://u:p@mq:5672//"),
     "CANDLEFLOW_CELERY_BACKEND": ("redis://cache/0", "celery_backend", "redis://cache/0"),
     "CANDLEFLOW_CELERY_QUEUE": ("shards", "celery_queue", "shards"),
@@ -72,6 +74,9 @@ def test_every_variable_is_read():
     ("CANDLEFLOW_FILE_LAYOUT", "/nowhere/map.yaml", "CANDLEFLOW_FILE_LAYOUT must be a usable mapping file "
      "(map.yaml: cannot read the mapping file (No such file or directory)), got '/nowhere/map.yaml'"),
     ("CANDLEFLOW_EXTENDED_HOURS_BARS", "yes", "CANDLEFLOW_EXTENDED_HOURS_BARS must be true or false, got 'yes'"),
+    ("CANDLEFLOW_CHUNK_BARS", "0", "CANDLEFLOW_CHUNK_BARS must be a positive integer, got '0'"),
+    ("CANDLEFLOW_CHUNK_BARS", "1e6", "CANDLEFLOW_CHUNK_BARS must be a positive integer, got '1e6'"),
+    ("CANDLEFLOW_WORKERS", "-1", "CANDLEFLOW_WORKERS must be a whole number (0 or more), got '-1'"),
     ("CANDLEFLOW_NEW_TICKERS", "keep", "CANDLEFLOW_NEW_TICKERS must be one of add, ignore, got 'keep'"),
     ("CANDLEFLOW_CALENDAR", "NOPE", "CANDLEFLOW_CALENDAR must be an exchange-calendars code such as XNYS, "
                                     "got 'NOPE'"),

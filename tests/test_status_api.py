@@ -186,7 +186,7 @@ def test_health(server, tracking_url):  # noqa: F811
     client, _ = server
     body = get(client, "/health", 200)
     assert body == {"status": "ok", "database": "postgresql" if tracking_url.startswith("postgresql") else "sqlite",
-                    "schema_revision": "0004"}
+                    "schema_revision": "0005"}
 
 
 def test_job_in_progress(server, capsys):

@@ -15,7 +15,7 @@ from candleflow.tracking.models import tracking_metadata
 
 DATA_TABLES = {"candles", "indicator_values", "signals"}
 TRACKING_TABLES = {"candle_ingest_task_tracking", "derived_bars_task_tracking", "indicators_task_tracking",
-                   "scans_task_tracking"}
+                   "scans_task_tracking", "run_chunks"}
 VERSION_TABLE = "candleflow_alembic_version"
 
 
@@ -45,7 +45,7 @@ def _candle_count(engine) -> int:
 def test_upgrade_empty_database_creates_everything(engine):
     assert current_revision(engine) is None
     upgrade_schema(engine)
-    assert current_revision(engine) == "0004" == head_revision()
+    assert current_revision(engine) == "0005" == head_revision()
     assert _tables(engine) == DATA_TABLES | TRACKING_TABLES | {VERSION_TABLE}
     inspector = inspect(engine)
     for domain in ("candle_ingest", "derived_bars", "indicators", "scans"):

@@ -123,7 +123,7 @@ def test_retention_deletes_only_old_completed_rows(engine):
     clock.at(20 * 86400)
     service.complete("candle_ingest", ids[2:])        # completed at T0 + 20 days
     deleted = delete_completed_older_than(engine, days=30, now=T0 + timedelta(days=35))
-    assert deleted == {"candle_ingest": 1, "derived_bars": 0, "indicators": 0, "scans": 0}
+    assert deleted == {"candle_ingest": 1, "derived_bars": 0, "indicators": 0, "scans": 0, "run_chunks": 0}
     with pytest.raises(TaskNotFound):
         get_task(engine, "candle_ingest", ids[0])
     assert get_task(engine, "candle_ingest", ids[1])["status"] == "FAILED"

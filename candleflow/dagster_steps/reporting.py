@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from candleflow.dagster_steps.events import report_materializations
+from candleflow.market.checks import CheckOutcome
 from candleflow.market.validation import format_utc
 from candleflow.pipeline.registry import stage_named
 from candleflow.pipeline.result import StageResult
@@ -40,6 +41,18 @@ def report_stage(context: dg.OpExecutionContext | dg.AssetExecutionContext, resu
                  **extra.get(symbol, {})}
         for symbol in result.succeeded
     })
+
+
+def check_evaluation(stage: str, outcome: CheckOutcome) -> dg.AssetCheckEvaluation:
+    """``outcome`` as the evaluation of its check on the asset of ``stage``, with its metadata."""
+    return dg.AssetCheckEvaluation(asset_key=dg.AssetKey(stage_named(stage).asset_key), check_name=outcome.name,
+                                   passed=outcome.passed, metadata=check_metadata(outcome))
+
+
+def check_metadata(outcome: CheckOutcome) -> dict[str, object]:
+    """How many symbols a check saw and failed, and the first 50 failures."""
+    return {"symbols_checked": outcome.symbols_checked, "symbols_failed": len(outcome.failures),
+            "failures": dg.MetadataValue.json(dict(list(outcome.failures.items())[:50]))}
 
 
 def _changed_bars(result: StageResult) -> dict[str, dg.MetadataValue]:

@@ -42,6 +42,7 @@ def pipeline_step(context: dg.OpExecutionContext | dg.AssetExecutionContext, sto
         pipeline = PipelineContext(store=candle_store, source=candle_source.build(calendar),
                                    calendar=calendar, indicators=settings.indicator_specs(),
                                    scans=settings.scans(), scan_time_limit_s=settings.scan_time_limit_s,
+                                   chunk_bars=settings.chunk_bars,
                                    universe=context.instance.get_dynamic_partitions(SYMBOLS_PARTITIONS_NAME))
         tracker = RunTracker(TrackingService(candle_store.engine), run_id=context.run_id,
                              root_run_id=root_run_id(context.run), step_key=tracking_step_key,

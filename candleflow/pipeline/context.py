@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from candleflow.formula.limits import SCAN_TIME_LIMIT_S
 from candleflow.market.calendar import ExchangeSessions
+from candleflow.pipeline.chunks import DEFAULT_CHUNK_BARS
 from candleflow.market.indicators import IndicatorSpec
 from candleflow.pipeline.recent_bars import RecentBars
 from candleflow.pipeline.scan_config import ConfiguredScan
@@ -29,6 +30,8 @@ class PipelineContext:
     universe: Sequence[str] = ()
     #: Wall-clock seconds one scan may take per block of symbols before it fails for them.
     scan_time_limit_s: float = SCAN_TIME_LIMIT_S
+    #: Base bars a step holds at once: a longer window runs in chunks of sessions of that size.
+    chunk_bars: int = DEFAULT_CHUNK_BARS
     #: Bars written by the current ``run_stages`` call, read by its later stages.
     recent: RecentBars = field(init=False)
     #: "Now" of the current ``run_stages`` call: ``as_of``, else what the source batch says.

@@ -27,6 +27,9 @@ class StageResult:
     changed: dict[str, tuple[int, int]] = field(default_factory=dict)
     seconds: float = 0.0
     checks: list[CheckOutcome] = field(default_factory=list)
+    #: Of ``failed``, the symbols the source had no candles for (a chunk of a long window may
+    #: have none for a symbol that the window's other chunks have: ``candleflow.pipeline.chunks``).
+    missing: set[str] = field(default_factory=set)
 
     @property
     def rows_written(self) -> int:

@@ -7,6 +7,12 @@ cross-sectional (ranks across the run's symbols), so they run once over what eve
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from candleflow.market.checks import CheckOutcome
+from candleflow.pipeline.result import StageResult
+
+#: A stage's check outcomes, each with the name of its stage.
+StageChecks = tuple[tuple[str, CheckOutcome], ...]
+
 
 @dataclass(frozen=True)
 class Shard:
@@ -28,6 +34,7 @@ class ShardOutcome:
     first_bar: int | None
     last_bar: int | None
     failed: Mapping[str, str] = field(default_factory=dict)
+    checks: StageChecks = ()
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,8 @@ class MergedOutcome:
     start: str
     end: str
     failed: Mapping[str, str] = field(default_factory=dict)
+    #: Each check over every shard's symbols: the symbols checked summed, the failures together.
+    checks: StageChecks = ()
 
 
 def split_into_shards(symbols: Sequence[str], size: int, start: str = "", end: str = "") -> list[Shard]:
@@ -72,4 +81,18 @@ def merge_outcomes(outcomes: Sequence[ShardOutcome]) -> MergedOutcome:
         start=ordered[0].shard.start,
         end=ordered[0].shard.end,
         failed={symbol: reason for outcome in ordered for symbol, reason in outcome.failed.items()},
+        checks=_summed_checks([check for outcome in ordered for check in outcome.checks]),
     )
+
+
+def checks_by_stage(results: Sequence[StageResult]) -> StageChecks:
+    return tuple((result.stage, check) for result in results for check in result.checks)
+
+
+def _summed_checks(checks: Sequence[tuple[str, CheckOutcome]]) -> StageChecks:
+    summed: dict[tuple[str, str], CheckOutcome] = {}
+    for stage, outcome in checks:
+        into = summed.setdefault((stage, outcome.name), CheckOutcome(outcome.name, 0))
+        into.symbols_checked += outcome.symbols_checked
+        into.failures.update(outcome.failures)
+    return tuple((stage, outcome) for (stage, _), outcome in summed.items())

@@ -21,6 +21,7 @@ from candleflow.market.frames import as_candle_frame
 from candleflow.market.indicators import IndicatorSpec, compute_indicators, history_bars
 from candleflow.market.intervals import BASE_INTERVAL
 from candleflow.market.validation import validate_candles
+from candleflow.pipeline.chunks import no_candles_message
 from candleflow.pipeline.context import PipelineContext
 from candleflow.pipeline.result import StageResult, run_isolated
 from candleflow.pipeline.scan_config import ConfiguredScan
@@ -45,8 +46,8 @@ def ingest_candles(ctx: PipelineContext, result: StageResult, symbols: Sequence[
         if symbol in unchanged and symbol not in result.failed:
             result.notes[symbol] = f"{symbol}: nothing new from the source"
         elif symbol not in delivered and symbol not in result.failed:
-            span = "the default window" if window is None else window.describe()
-            result.failed[symbol] = f"{symbol}: no candles from the source for {span}"
+            result.failed[symbol] = no_candles_message(symbol, window)
+            result.missing.add(symbol)
     if not clean.empty:
         ctx.store.write_candles(_marked_with_session_parts(clean, ctx), ctx.source.base_interval)
         ctx.recent.keep(ctx.source.base_interval, clean)

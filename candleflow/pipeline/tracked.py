@@ -10,13 +10,15 @@ retry re-queues it.
 """
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from candleflow.pipeline.chunks import ChunkProgress
 from candleflow.pipeline.context import PipelineContext
 from candleflow.pipeline.registry import stage_named
 from candleflow.pipeline.result import StageResult
 from candleflow.pipeline.stages import run_stages
 from candleflow.pipeline.window import Window
+from candleflow.tracking.chunks import ChunkRecords, symbols_key
 from candleflow.tracking.service import TaskKey, TrackingService
 
 
@@ -74,6 +76,12 @@ class RunTracker:
             if symbols:
                 self.service.heartbeat(_domain(stage), self._keys(sorted(symbols)))
 
+    def progress(self, done: int, total: int) -> None:
+        """``done`` of ``total`` sessions on every row still open (a chunked window's progress)."""
+        for stage, symbols in self.open.items():
+            if symbols:
+                self.service.progress(_domain(stage), self._keys(sorted(symbols)), done, total)
+
     def close(self) -> None:
         """FAILED for symbols a stage never saw because an earlier stage failed them."""
         for stage, symbols in self.open.items():
@@ -89,13 +97,40 @@ class RunTracker:
                 symbols.clear()
 
 
+class TrackedChunks:
+    """The ``ChunkLedger`` of one step's stages and symbols in its run chain (``run_chunks``)."""
+
+    def __init__(self, tracker: RunTracker, stages: Sequence[str], symbols: Sequence[str]):
+        self.tracker, self.symbols = tracker, symbols
+        self.records = ChunkRecords(tracker.service.engine)
+        self.key = symbols_key(stages, symbols)
+
+    def finished(self) -> dict:
+        return self.records.finished(self.tracker.root_run_id, self.tracker.step_key, self.key)
+
+    def record(self, chunk: Window, failures, rows_written: int, seconds: float) -> None:
+        self.records.record(root_run_id=self.tracker.root_run_id, step_key=self.tracker.step_key,
+                            key=self.key, run_id=self.tracker.run_id, first=chunk.first_session,
+                            last=chunk.last_session, sessions=len(chunk.sessions), symbols=len(self.symbols),
+                            rows_written=rows_written, seconds=seconds, failures=failures)
+
+
 def run_tracked(ctx: PipelineContext, tracker: RunTracker, stages: Sequence[str],
-                symbols: Sequence[str], window: Window | None) -> list[StageResult]:
-    """``run_stages`` with every stage's outcome written to the tracking rows as it ends."""
+                symbols: Sequence[str], window: Window | None,
+                log: Callable[[str], None] = lambda message: None) -> list[StageResult]:
+    """``run_stages`` with every stage's outcome written to the tracking rows as it ends, and,
+    over a window run in chunks, each chunk recorded (``run_chunks``), its progress logged with
+    ``log`` and counted on the rows still open (``items_completed`` of ``items_total`` sessions)."""
     timed(tracker, tracker.begin, stages, symbols)
+
+    def chunk_done(progress: ChunkProgress) -> None:
+        log(progress.describe())
+        timed(tracker, tracker.progress, progress.sessions_done, progress.sessions_total)
+
     try:
         results = run_stages(ctx, stages, symbols, window,
-                             lambda result: timed(tracker, tracker.finish, result))
+                             lambda result: timed(tracker, tracker.finish, result),
+                             ledger=TrackedChunks(tracker, stages, symbols), on_chunk_done=chunk_done)
     except Exception as exc:
         tracker.abort(f"{type(exc).__name__}: {exc}")
         raise

@@ -20,7 +20,7 @@ from candleflow.settings import Deployment, Settings, read_settings, variable
 
 #: The settings ``PipelineSettings`` takes, under the same names.
 PIPELINE_SETTINGS = ("indicators_file", "scans_file", "calendar", "calendar_start", "extended_hours_bars",
-                     "scan_time_limit_s")
+                     "scan_time_limit_s", "chunk_bars")
 
 
 def launch_value(settings: Settings, name: str):

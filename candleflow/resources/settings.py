@@ -8,6 +8,7 @@ from pydantic import Field
 from candleflow.formula.limits import SCAN_TIME_LIMIT_S
 from candleflow.market.calendar import DEFAULT_START, ExchangeSessions
 from candleflow.market.indicators import DEFAULT_INDICATORS, IndicatorSpec, load_indicator_specs
+from candleflow.pipeline.chunks import DEFAULT_CHUNK_BARS
 from candleflow.pipeline.scan_config import ConfiguredScan, load_scans
 
 
@@ -22,6 +23,9 @@ class PipelineSettings(dg.ConfigurableResource):
                                       "hours, aligned to their start; daily bars stay the regular session.")
     scan_time_limit_s: float = Field(default=SCAN_TIME_LIMIT_S, description="Wall-clock seconds one "
                                      "scan may take on one block of symbols.")
+
+    chunk_bars: int = Field(default=DEFAULT_CHUNK_BARS, description="Base bars a step holds at once: a "
+                            "longer window runs in chunks of as many sessions as hold that many.")
 
     def indicator_specs(self) -> list[IndicatorSpec]:
         return load_indicator_specs(self.indicators_file) if self.indicators_file else list(DEFAULT_INDICATORS)

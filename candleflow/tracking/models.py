@@ -21,8 +21,8 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (BigInteger, CheckConstraint, DateTime, Index, Integer, JSON, MetaData, String,
-                        Text, TypeDecorator, UniqueConstraint, func)
+from sqlalchemy import (BigInteger, CheckConstraint, DateTime, Float, Index, Integer, JSON, MetaData,
+                        String, Text, TypeDecorator, UniqueConstraint, func)
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 from candleflow.store.dialects import dialect_of
@@ -153,6 +153,30 @@ class IndicatorsTask(TaskTrackingMixin, Base):
 class ScansTask(TaskTrackingMixin, Base):
     __domain__ = "scans"
     __tablename__ = "scans_task_tracking"
+
+
+class RunChunk(Base):
+    """One finished chunk of sessions of one step of a run chain (``candleflow.pipeline.chunks``):
+    a later attempt of the chain skips it, and a backfill's progress is read from these rows."""
+
+    __tablename__ = "run_chunks"
+    __table_args__ = (UniqueConstraint("root_run_id", "step_key", "symbols_key", "first_session",
+                                       name="uq_run_chunks_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    root_run_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    step_key: Mapped[str] = mapped_column(String(255), nullable=False)
+    symbols_key: Mapped[str] = mapped_column(String(40), nullable=False,
+                                             comment="sha1 of the step's stages and symbols")
+    run_id: Mapped[str] = mapped_column(String(64), nullable=False, comment="Dagster run that ran the chunk")
+    first_session: Mapped[str] = mapped_column(String(10), nullable=False)
+    last_session: Mapped[str] = mapped_column(String(10), nullable=False)
+    sessions: Mapped[int] = mapped_column(Integer, nullable=False)
+    symbols: Mapped[int] = mapped_column(Integer, nullable=False)
+    rows_written: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    seconds: Mapped[float] = mapped_column(Float, nullable=False)
+    failures: Mapped[dict] = mapped_column(JSON, nullable=False, comment="stage -> symbol -> reason")
+    completed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
 DOMAINS: dict[str, type[TaskTrackingMixin]] = {

@@ -1,4 +1,5 @@
-"""Retention: delete COMPLETED task rows older than N days (seed design: "completed tasks > 30 days")."""
+"""Retention: delete COMPLETED task rows older than N days (seed design: "completed tasks > 30 days"),
+and the ``run_chunks`` rows of chunks finished as long ago."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, delete
 
-from candleflow.tracking.models import DOMAINS, TaskStatus, utcnow
+from candleflow.tracking.models import DOMAINS, RunChunk, TaskStatus, utcnow
 
 
 def delete_completed_older_than(engine: Engine, days: float = 30, now: datetime | None = None
                                 ) -> dict[str, int]:
     """Delete COMPLETED rows whose completed_at is more than ``days`` before ``now`` (default: the
-    current UTC time), in every domain, in one transaction. Returns rows deleted per domain.
+    current UTC time), in every domain, and the chunks finished before then, in one transaction.
+    Returns rows deleted per domain (and ``run_chunks``).
 
     FAILED, CANCELLED, PENDING and PROCESSING rows are kept: they are what someone looks into.
     """
@@ -26,4 +28,6 @@ def delete_completed_older_than(engine: Engine, days: float = 30, now: datetime 
             result = conn.execute(delete(t).where(t.c.status == TaskStatus.COMPLETED.value,
                                                   t.c.completed_at < cutoff))
             deleted[domain] = result.rowcount
+        chunks = RunChunk.__table__
+        deleted[chunks.name] = conn.execute(delete(chunks).where(chunks.c.completed_at < cutoff)).rowcount
     return deleted

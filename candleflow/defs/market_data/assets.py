@@ -19,7 +19,7 @@ from pydantic import Field
 
 from candleflow.dagster_steps.charts import chart_metadata
 from candleflow.dagster_steps.partitions import symbols_partitions
-from candleflow.dagster_steps.reporting import report_stage
+from candleflow.dagster_steps.reporting import check_metadata, report_stage
 from candleflow.dagster_steps.step import (
     STEP_RETRY_POLICY,
     STORE_POOL,
@@ -99,7 +99,7 @@ def market_data_pipeline(context: dg.AssetExecutionContext, config: RunWindow, s
                        context.op_execution_context.op.name) as (pipeline, tracker):
         take_over_lost_attempt(context, tracker, stages, symbols)
         results = run_tracked(pipeline, tracker, stages, symbols,
-                              resolve_window(pipeline, config.start, config.end))
+                              resolve_window(pipeline, config.start, config.end), context.log.info)
         charts = chart_metadata(context, pipeline.store, pipeline.indicators, results)
     for result in results:
         report_stage(context, result, tracker.seconds, charts.get(result.stage, {}))
@@ -116,7 +116,4 @@ def _check_results(context: dg.AssetExecutionContext,
             continue
         yield dg.AssetCheckResult(
             asset_key=stage_named(result.stage).asset_key, check_name=outcome.name, passed=outcome.passed,
-            metadata={"symbols_checked": outcome.symbols_checked,
-                      "symbols_failed": len(outcome.failures),
-                      "failures": dg.MetadataValue.json(dict(list(outcome.failures.items())[:50]))},
-        )
+            metadata=check_metadata(outcome))
