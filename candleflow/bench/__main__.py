@@ -1,4 +1,5 @@
-"""``python -m candleflow.bench universe-day|vendor-day|scaling|ingest|scan [options]``: figures as JSON."""
+"""``python -m candleflow.bench universe-day|backfill|vendor-day|scaling|ingest|scan [options]``: figures
+as JSON."""
 
 import argparse
 import json
@@ -23,6 +24,16 @@ def main(argv: list[str] | None = None) -> None:
     day.add_argument("--storage", choices=("sqlite", "postgres"), default="sqlite")
     day.add_argument("--runs", type=int, default=3)
     day.add_argument("--history", type=int, default=260, help="daily sessions preloaded")
+    day.add_argument("--workers", type=int, help="run market_data_universe on this many worker "
+                     "processes (default: market_data, one step)")
+    fill = sub.add_parser("backfill", help="N symbols x S sessions in one market_data_universe run; "
+                          "a curve over S as JSON and PNG in --out")
+    fill.add_argument("--symbols", type=int, default=2500)
+    fill.add_argument("--sessions", default="1,5,20,60", help="comma-separated session counts")
+    fill.add_argument("--storage", choices=("sqlite", "postgres"), default="sqlite")
+    fill.add_argument("--runs", type=int, default=3)
+    fill.add_argument("--workers", type=int, default=0, help="0: one per core")
+    fill.add_argument("--out", type=Path, default=Path("bench-results"))
     vendor = sub.add_parser("vendor-day", help="a Polygon day file at real size read, filtered and run "
                             "through the pipeline for N of its tickers, beside universe-day")
     vendor.add_argument("--symbols", type=int, default=2500)
@@ -54,10 +65,17 @@ def main(argv: list[str] | None = None) -> None:
     scan.add_argument("--bars", type=int, default=1000)
     args = parser.parse_args(argv)
     if args.workload == "universe-day":
-        from candleflow.bench.universe_day import median_figures, universe_day
+        from candleflow.bench.universe_day import (STEP_FIGURES, UNIVERSE_DAY_FIGURES, median_figures,
+                                                   universe_day)
 
-        report = universe_day(args.symbols, args.storage, args.runs, args.history)
-        report["median"] = median_figures(report["runs"])
+        job = "market_data" if args.workers is None else "market_data_universe"
+        report = universe_day(args.symbols, args.storage, args.runs, args.history, job, args.workers or 0)
+        report["median"] = median_figures(report["runs"], (*UNIVERSE_DAY_FIGURES, *STEP_FIGURES))
+    elif args.workload == "backfill":
+        from candleflow.bench.backfill import backfill_curve
+
+        sessions = [int(count) for count in args.sessions.split(",")]
+        report = backfill_curve(args.symbols, sessions, args.storage, args.runs, args.workers, args.out)
     elif args.workload == "vendor-day":
         from candleflow.bench.vendor_day import vendor_day
 

@@ -17,7 +17,7 @@ def scaling(sizes: list[int], storage: str, runs: int, history: int, out_dir: Pa
               "wall_ratio_largest_to_second": round(walls[-1] / walls[-2], 3) if len(walls) > 1 else None}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"scaling-{storage}.json").write_text(json.dumps(report, indent=2))
-    from candleflow.bench.plot import plot_scaling  # lazy: matplotlib only for this workload
+    from candleflow.bench.plot import plot_curve  # lazy: matplotlib only for this workload
 
-    plot_scaling(report, out_dir / f"scaling-{storage}.png")
+    plot_curve(report, out_dir / f"scaling-{storage}.png")
     return report

@@ -45,7 +45,7 @@ def recreate_databases(*names: str) -> None:
 
 
 def prepare(workdir: Path, storage: str, symbols: list[str], history: int,
-            databases: str = "candleflow_bench") -> dict[str, str]:
+            databases: str = "candleflow_bench", through: str | None = None) -> dict[str, str]:
     """A fresh Dagster instance and store with the universe and its daily history in place.
 
     On Postgres they are the databases ``{databases}_dagster`` and ``{databases}_store``, dropped
@@ -65,16 +65,22 @@ def prepare(workdir: Path, storage: str, symbols: list[str], history: int,
         shutil.copy(REPO_DEPLOY / "dagster-sqlite.yaml", home / "dagster.yaml")
     cli = [sys.executable, "-m", "candleflow.cli"]
     subprocess.run([*cli, "universe", "add", *symbols], env=env, check=True, capture_output=True)
-    subprocess.run([*cli, "preload", "--sessions", str(history)], env=env, check=True,
-                   capture_output=True)
+    subprocess.run([*cli, "preload", "--sessions", str(history), *(["--through", through] if through else [])],
+                   env=env, check=True, capture_output=True)
     return env
 
 
-def timed_run(env: dict[str, str], symbols: list[str], config: Path | None = None) -> dict:
-    """``dagster job execute`` of ``market_data`` over ``symbols`` (with the run config file
-    ``config``, if given), timed."""
-    command = [console_script("dagster"), "job", "execute", "-m", "candleflow.definitions", "-j",
-               "market_data", "--tags", json.dumps(partition_range_tags(symbols))]
+#: The jobs a universe run can be: one step for every symbol, or shards on worker processes.
+JOBS = ("market_data", "market_data_universe")
+
+
+def timed_run(env: dict[str, str], symbols: list[str], config: Path | None = None,
+              job: str = "market_data") -> dict:
+    """``dagster job execute`` of ``job`` over ``symbols`` (``market_data``: as a partition range;
+    ``market_data_universe``: the universe), with the run config file ``config`` if given, timed."""
+    command = [console_script("dagster"), "job", "execute", "-m", "candleflow.definitions", "-j", job]
+    if job == "market_data":
+        command += ["--tags", json.dumps(partition_range_tags(symbols))]
     if config is not None:
         command += ["-c", str(config)]
     log = Path(env["CANDLEFLOW_HOME"]) / "run.log"
@@ -87,6 +93,7 @@ def timed_run(env: dict[str, str], symbols: list[str], config: Path | None = Non
     if code != 0:
         raise RuntimeError(f"dagster job execute exited {code}; see {log}:\n{log.read_text()[-3000:]}")
     return {"wall_seconds": round(wall, 2), "peak_memory_mb": round(memory.peak / 2**20, 1),
+            "peak_pss_mb": round(memory.peak_pss / 2**20, 1),
             **run_figures(env, wall)}
 
 
@@ -114,21 +121,28 @@ def run_figures(env: dict[str, str], wall: float) -> dict:
     with instance_of(env) as instance:
         run = instance.get_runs(limit=1)[0]
         events = instance.all_logs(run.run_id)
-        stages, rows, tracking = {}, {}, 0.0
+        # per asset and step (a shard of a universe run is a step): seconds, rows, tracking seconds
+        by_step: dict[tuple[str, str], tuple[float, int, float]] = {}
         for record in events:
             event = record.dagster_event
             if event is None or event.event_type != DagsterEventType.ASSET_MATERIALIZATION:
                 continue
             materialization = event.event_specific_data.materialization
-            name = materialization.asset_key.to_user_string()
-            if name not in stages:
-                stages[name] = materialization.metadata["stage_seconds"].value
-                rows[name] = materialization.metadata["run_rows"].value
-                tracking = materialization.metadata["tracking_seconds"].value
+            key = (materialization.asset_key.to_user_string(), event.step_key)
+            if key not in by_step:
+                metadata = materialization.metadata
+                by_step[key] = (metadata["stage_seconds"].value, metadata["run_rows"].value,
+                                metadata["tracking_seconds"].value)
+        stages, rows = {}, {}
+        for (name, _), (seconds, count, _) in by_step.items():
+            stages[name] = stages.get(name, 0.0) + seconds
+            rows[name] = rows.get(name, 0) + count
+        tracking = sum({step: seconds for (_, step), (_, _, seconds) in by_step.items()}.values())
         record = instance.get_run_record_by_id(run.run_id)
         materialized = {name: len(instance.get_materialized_partitions(AssetKey(name))) for name in stages}
     own_work = sum(stages.values()) + tracking
     return {
+        **step_figures(events),
         "run_status": run.status.value,
         "stage_seconds": {k: round(v, 2) for k, v in stages.items()},
         "tracking_seconds": round(tracking, 2),
@@ -141,19 +155,49 @@ def run_figures(env: dict[str, str], wall: float) -> dict:
     }
 
 
-def universe_day(symbols: int, storage: str, runs: int, history: int = 260) -> dict:
+def step_figures(events) -> dict:
+    """From a run's event log: ``stages_wall_seconds``, from the first step that runs stages
+    starting to the last step ending (with shards on several processes, less than the stages'
+    summed seconds), and ``worker_start_seconds``, the median time from Dagster launching a step's
+    process to the step running in it (multiprocess executor only)."""
+    from dagster import DagsterEventType
+
+    starts, ends, launching, launched = [], [], {}, {}
+    for record in events:
+        event = record.dagster_event
+        if event is None or event.step_key is None or event.step_key == "plan_shards":
+            continue
+        if event.event_type == DagsterEventType.STEP_START:
+            starts.append(record.timestamp)
+        elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+            ends.append(record.timestamp)
+        elif event.event_type == DagsterEventType.STEP_WORKER_STARTING:
+            launching[event.step_key] = record.timestamp
+        elif event.event_type == DagsterEventType.STEP_WORKER_STARTED:
+            launched[event.step_key] = record.timestamp
+    waits = [launched[step] - launching[step] for step in launched if step in launching]
+    return {"stages_wall_seconds": round(max(ends) - min(starts), 2) if starts and ends else None,
+            "worker_start_seconds": round(statistics.median(waits), 2) if waits else None}
+
+
+def universe_day(symbols: int, storage: str, runs: int, history: int = 260, job: str = "market_data",
+                 workers: int = 0) -> dict:
+    """``runs`` universe runs of ``job`` (``market_data_universe`` on ``workers`` processes, 0: one
+    per core), each on a fresh instance and store."""
     universe = bench_symbols(symbols)
     results = []
     for _ in range(runs):
         with tempfile.TemporaryDirectory(prefix="candleflow-bench-") as tmp:
             env = prepare(Path(tmp), storage, universe, history)
-            results.append(timed_run(env, universe))
-    return {"workload": "universe-day", "symbols": symbols, "storage": storage,
-            "history_sessions": history, "runs": results}
+            env["CANDLEFLOW_WORKERS"] = str(workers)
+            results.append(timed_run(env, universe, job=job))
+    return {"workload": "universe-day", "symbols": symbols, "storage": storage, "job": job,
+            "workers": workers or os.cpu_count(), "history_sessions": history, "runs": results}
 
 
 UNIVERSE_DAY_FIGURES = ("wall_seconds", "peak_memory_mb", "tracking_seconds",
                         "dagster_bookkeeping_seconds", "dagster_share")
+STEP_FIGURES = ("peak_pss_mb", "stages_wall_seconds", "worker_start_seconds")
 
 
 def median_figures(runs: list[dict], keys: Sequence[str] = UNIVERSE_DAY_FIGURES,
