@@ -117,7 +117,9 @@ def _alive(pid: int) -> bool:
 
 def _watch(instance: dg.DagsterInstance, settings: Settings, backfill: Backfill, process: subprocess.Popen,
            sessions: int, interval_s: float) -> None:
-    records = ChunkRecords(CandleStore(settings.domain_store_url).engine)
+    store = CandleStore(settings.domain_store_url)
+    store.create_schema()  # the run's steps migrate it too; the progress is read before they start
+    records = ChunkRecords(store.engine)
     started, shown, baseline = time.monotonic(), None, None
     while True:
         ended = process.poll() is not None

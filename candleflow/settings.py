@@ -108,9 +108,9 @@ class Settings:
                                     "first day of the calendar: no data may be older")
     scan_time_limit_s: float = _setting("CANDLEFLOW_SCAN_TIME_LIMIT_S", SCAN_TIME_LIMIT_S,
                                         "wall-clock seconds one scan may take on one block of symbols")
-    chunk_bars: int = _setting("CANDLEFLOW_CHUNK_BARS", DEFAULT_CHUNK_BARS, "base bars a step holds at "
-                               "once: a run over more sessions takes them in chunks of as many sessions "
-                               "as hold that many bars of its symbols (at least one)", parse=_positive_integer)
+    chunk_bars: int = _setting("CANDLEFLOW_CHUNK_BARS", DEFAULT_CHUNK_BARS, "base bars a run holds at "
+                               "once (the shards running at once share them): a longer window runs in chunks "
+                               "of as many sessions as hold that many bars of a step's symbols (at least one)", parse=_positive_integer)
     workers: int = _setting("CANDLEFLOW_WORKERS", 0, "worker processes of a universe run "
                             "(`market_data_universe`): its shards run at once; 0: one per core", parse=_count)
     celery_broker: str = _setting("CANDLEFLOW_CELERY_BROKER", "amqp://guest:guest@127.0.0.1:5672//",

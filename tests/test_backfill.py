@@ -10,11 +10,21 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date
 
 import dagster as dg
 import pandas as pd
 import pytest
 from pipeline_fixtures import ASSETS, TABLES, table
+from test_chunked_windows import assert_same_store
+
+from candleflow.market.calendar import ExchangeSessions
+from candleflow.market.indicators import DEFAULT_INDICATORS
+from candleflow.pipeline.registry import STAGES
+from candleflow.pipeline.scan_config import load_scans
+from candleflow.pipeline.stages import PipelineContext, run_stages
+from candleflow.pipeline.window import window_between
+from candleflow.sources.synthetic import SyntheticSource
 
 from candleflow.store import CandleStore
 from candleflow.tracking.chunks import ChunkRecords
@@ -56,6 +66,14 @@ def test_killed_backfill_continues_where_it_stopped(tmp_path, monkeypatch):
     done = subprocess.run(cli("backfill", *WINDOW), env=whole, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "10 of 10 sessions done by every step" in done.stdout
+    # what the shards and the scan step stored is what one step over the window stores
+    reference = CandleStore(f"sqlite:///{tmp_path / 'reference.db'}")
+    reference.create_schema()
+    calendar = ExchangeSessions()
+    run_stages(PipelineContext(reference, SyntheticSource(seed=7, calendar=calendar), calendar, DEFAULT_INDICATORS,
+                               load_scans(None)), STAGES, SYMBOLS,
+               window_between(calendar, *(date.fromisoformat(d) for d in WINDOW[1::2])))
+    assert_same_store(store_of(whole), reference)
 
     env = deployment(tmp_path, "killed")
     first = subprocess.Popen(cli("backfill", *WINDOW), env=env, stdout=subprocess.PIPE, text=True,

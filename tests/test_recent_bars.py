@@ -66,3 +66,45 @@ def test_a_write_replaces_what_was_kept_for_its_interval(store, counted):
 
     assert set(got["close"]) == {20.0}
     pd.testing.assert_frame_equal(got, store.read_candles(["AAA"], "5m", T0, T0 + 3000))
+
+
+def shifted(frame: pd.DataFrame, seconds: int, close: float) -> pd.DataFrame:
+    return frame.assign(bar_start=frame["bar_start"] + seconds, open=close, high=close + 1, low=close - 1,
+                        close=close)
+
+
+def test_the_next_chunk_is_carried_on_from_the_kept_read(store, counted):
+    """A chunk's read of history, then the next chunk's bars written after a night without bars:
+    the next chunk's read (later start, later end) comes from memory, and equals the store's."""
+    history = candle_frame(symbols=("AAA", "BBB"))
+    store.write_candles(history, "1d")
+    recent = RecentBars(counted)
+    recent.read(["AAA", "BBB"], "1d", T0, T0 + 3000)
+    night = 20 * 3600
+    written = shifted(history, night, close=12.0).query("bar_start < @T0 + @night + 600")
+    store.write_candles(written, "1d")
+    recent.keep("1d", written)
+
+    got = recent.read(["AAA", "BBB"], "1d", T0 + 600, T0 + night + 600)
+
+    pd.testing.assert_frame_equal(got, store.read_candles(["AAA", "BBB"], "1d", T0 + 600, T0 + night + 600))
+    assert len(counted.reads) == 1  # only the first read went to the store
+    later = recent.read(["AAA"], "1d", T0 + 1200, T0 + night + 3600)  # past the written bars
+    pd.testing.assert_frame_equal(later, store.read_candles(["AAA"], "1d", T0 + 1200, T0 + night + 3600))
+    assert len(counted.reads) == 1
+
+
+def test_written_bars_do_not_join_where_the_store_holds_more(store, counted):
+    history = candle_frame(symbols=("AAA",))
+    store.write_candles(history, "1d")
+    recent = RecentBars(counted)
+    recent.read(["AAA"], "1d", T0, T0 + 3000)
+    store.write_candles(shifted(history, 7200, close=9.0), "1d")  # a later run's bars, stored before
+    written = shifted(history, 3600, close=12.0).head(5)
+    store.write_candles(written, "1d")
+    recent.keep("1d", written)
+
+    got = recent.read(["AAA"], "1d", T0, T0 + 3 * 3600)
+
+    pd.testing.assert_frame_equal(got, store.read_candles(["AAA"], "1d", T0, T0 + 3 * 3600))
+    assert sorted(set(got["close"])) == [9.0, 10.0, 12.0] and len(counted.reads) > 1

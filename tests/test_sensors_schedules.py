@@ -95,10 +95,8 @@ def test_schedule_runs_whole_universe_after_close():
         instance.add_dynamic_partitions(SYMBOLS_PARTITIONS_NAME, ["AAPL", "KO", "MSFT"])
         request = schedule_at(instance, datetime(2024, 3, 8, 16, 30, tzinfo=NEW_YORK))
         assert request.run_key == "session-2024-03-08"
-        assert request.tags["dagster/asset_partition_range_start"] == "AAPL"
-        assert request.tags["dagster/asset_partition_range_end"] == "MSFT"
-        assert request.run_config == {"ops": {"market_data_pipeline": {
-            "config": {"start": "2024-03-08", "end": "2024-03-08"}}}}
+        assert request.run_config == {"ops": {"plan_shards": {
+            "config": {"start": "2024-03-08", "end": "2024-03-08"}}}}  # the universe, in shards
 
 
 def test_schedule_skips_holidays_and_empty_universe():

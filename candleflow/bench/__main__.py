@@ -46,6 +46,11 @@ def main(argv: list[str] | None = None) -> None:
     curve.add_argument("--runs", type=int, default=3)
     curve.add_argument("--history", type=int, default=260)
     curve.add_argument("--out", type=Path, default=Path("bench-results"))
+    held = sub.add_parser("storage", help="write and read a session of 1m bars into a candles table "
+                          "already holding 0, 20 and 60 sessions; bytes per stored bar")
+    held.add_argument("--symbols", type=int, default=2500)
+    held.add_argument("--held", default="0,20,60", help="comma-separated session counts")
+    held.add_argument("--storage", default="sqlite,postgres", help="comma-separated backends")
     ingest = sub.add_parser("ingest", help="idempotent upserts of one session of 1m bars into Postgres")
     ingest.add_argument("--symbols", type=int, default=2500)
     ingest.add_argument("--runs", type=int, default=3)
@@ -76,6 +81,10 @@ def main(argv: list[str] | None = None) -> None:
 
         sessions = [int(count) for count in args.sessions.split(",")]
         report = backfill_curve(args.symbols, sessions, args.storage, args.runs, args.workers, args.out)
+    elif args.workload == "storage":
+        from candleflow.bench.storage import storage
+
+        report = storage(args.symbols, [int(n) for n in args.held.split(",")], args.storage.split(","))
     elif args.workload == "vendor-day":
         from candleflow.bench.vendor_day import vendor_day
 

@@ -158,26 +158,28 @@ def run_figures(env: dict[str, str], wall: float) -> dict:
 def step_figures(events) -> dict:
     """From a run's event log: ``stages_wall_seconds``, from the first step that runs stages
     starting to the last step ending (with shards on several processes, less than the stages'
-    summed seconds), and ``worker_start_seconds``, the median time from Dagster launching a step's
-    process to the step running in it (multiprocess executor only)."""
+    summed seconds), ``worker_start_seconds``, the median time from Dagster launching a step's
+    process to the step running in it (multiprocess executor only), and each step's seconds from
+    its start to its end (its stages, tracking and events)."""
     from dagster import DagsterEventType
 
-    starts, ends, launching, launched = [], [], {}, {}
+    starts, ends, launching, launched = {}, {}, {}, {}
     for record in events:
         event = record.dagster_event
         if event is None or event.step_key is None or event.step_key == "plan_shards":
             continue
         if event.event_type == DagsterEventType.STEP_START:
-            starts.append(record.timestamp)
+            starts[event.step_key] = record.timestamp
         elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
-            ends.append(record.timestamp)
+            ends[event.step_key] = record.timestamp
         elif event.event_type == DagsterEventType.STEP_WORKER_STARTING:
             launching[event.step_key] = record.timestamp
         elif event.event_type == DagsterEventType.STEP_WORKER_STARTED:
             launched[event.step_key] = record.timestamp
     waits = [launched[step] - launching[step] for step in launched if step in launching]
-    return {"stages_wall_seconds": round(max(ends) - min(starts), 2) if starts and ends else None,
-            "worker_start_seconds": round(statistics.median(waits), 2) if waits else None}
+    return {"stages_wall_seconds": round(max(ends.values()) - min(starts.values()), 2) if starts and ends else None,
+            "worker_start_seconds": round(statistics.median(waits), 2) if waits else None,
+            "step_seconds": {step: round(ends[step] - starts[step], 2) for step in starts if step in ends}}
 
 
 def universe_day(symbols: int, storage: str, runs: int, history: int = 260, job: str = "market_data",

@@ -23,8 +23,8 @@ from candleflow.market.intervals import BASE_INTERVAL
 from candleflow.pipeline.result import StageResult
 from candleflow.pipeline.window import Window
 
-#: 1m bars one step holds at once by default (CANDLEFLOW_CHUNK_BARS): about one session of 2,500
-#: symbols, at roughly 300 MB for the candles and what is derived from them.
+#: 1m bars a run holds at once by default (CANDLEFLOW_CHUNK_BARS; a universe run's shards that run at
+#: once share them): about one session of 2,500 symbols.
 DEFAULT_CHUNK_BARS = 1_000_000
 
 
@@ -138,20 +138,14 @@ def merge_stage_results(stage: str, parts: Sequence[StageResult], symbols: Seque
     succeeded = {s for part in parts for s in part.succeeded}
     merged.missing = {s for part in parts for s in part.missing} - succeeded
     for part in parts:
-        merged.notes.update(part.notes)
-        merged.seconds += part.seconds
-        for symbol, count in part.rows.items():
-            merged.rows[symbol] = merged.rows.get(symbol, 0) + count
-        for bound in (part.first_bar, part.last_bar):
-            if bound is not None:
-                merged.first_bar = bound if merged.first_bar is None else min(merged.first_bar, bound)
-                merged.last_bar = bound if merged.last_bar is None else max(merged.last_bar, bound)
-        for interval, (low, high) in part.changed.items():
-            known = merged.changed.get(interval, (low, high))
-            merged.changed[interval] = (min(known[0], low), max(known[1], high))
+        merged.notes.update(part.notes)  # a chunk's note replaces the earlier chunk's
+        merged.absorb(StageResult(stage, rows=part.rows, first_bar=part.first_bar,
+                                  last_bar=part.last_bar, changed=part.changed, seconds=part.seconds,
+                                  checks=[CheckOutcome(c.name, c.symbols_checked,
+                                                       _failures_of(c.failures, part.missing, merged.missing, window))
+                                          for c in part.checks]))
         merged.failed.update(_failures_of(part.failed, part.missing, merged.missing, window))
     merged.succeeded = [s for s in symbols if s in succeeded and s not in merged.failed]
-    merged.checks = _merged_checks(parts, merged.missing, window)
     return merged
 
 
@@ -166,15 +160,3 @@ def _failures_of(failed: Mapping[str, str], missing_in_part: set[str], missing: 
     only if it has none in any, and then for the window."""
     return {symbol: no_candles_message(symbol, window) if symbol in missing_in_part else reason
             for symbol, reason in failed.items() if symbol not in missing_in_part or symbol in missing}
-
-
-def _merged_checks(parts: Sequence[StageResult], missing: set[str], window: Window) -> list[CheckOutcome]:
-    """One outcome per check: the most symbols any chunk checked, each symbol's first failure."""
-    merged: dict[str, CheckOutcome] = {}
-    for part in parts:
-        for outcome in part.checks:
-            into = merged.setdefault(outcome.name, CheckOutcome(outcome.name, 0))
-            into.symbols_checked = max(into.symbols_checked, outcome.symbols_checked)
-            for symbol, reason in _failures_of(outcome.failures, part.missing, missing, window).items():
-                into.failures.setdefault(symbol, reason)
-    return list(merged.values())

@@ -54,6 +54,33 @@ class StageResult:
             self.changed[name] = (min(known[0], int(low)), max(known[1], int(high)))
 
 
+    def absorb(self, other: "StageResult") -> None:
+        """Add ``other``, the same stage over other symbols or sessions: its rows, notes, seconds,
+        spans and checks (one outcome per check: the most symbols either checked, every failure).
+        Which symbols succeeded or failed is the caller's to decide."""
+        self.seconds += other.seconds
+        for symbol, count in other.rows.items():
+            self.rows[symbol] = self.rows.get(symbol, 0) + count
+        for symbol, note in other.notes.items():
+            known = self.notes.get(symbol)
+            self.notes[symbol] = note if known in (None, note) else f"{known}; {note}"
+        for bound in (other.first_bar, other.last_bar):
+            if bound is not None:
+                self.first_bar = bound if self.first_bar is None else min(self.first_bar, bound)
+                self.last_bar = bound if self.last_bar is None else max(self.last_bar, bound)
+        for interval, (low, high) in other.changed.items():
+            known = self.changed.get(interval, (low, high))
+            self.changed[interval] = (min(known[0], low), max(known[1], high))
+        for outcome in other.checks:
+            into = next((c for c in self.checks if c.name == outcome.name), None)
+            if into is None:
+                into = CheckOutcome(outcome.name, 0)
+                self.checks.append(into)
+            into.symbols_checked = max(into.symbols_checked, outcome.symbols_checked)
+            for symbol, reason in outcome.failures.items():
+                into.failures.setdefault(symbol, reason)
+
+
 def run_isolated(symbols: Sequence[str], work: Callable[[list[str]], pd.DataFrame],
                  result: StageResult) -> pd.DataFrame:
     """``work`` on all symbols at once; if it raises, again one symbol at a time

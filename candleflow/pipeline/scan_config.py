@@ -7,6 +7,7 @@ from pathlib import Path
 
 from candleflow.config_yaml import load_config_yaml
 from candleflow.formula import Scan, compile_formula
+from candleflow.formula.compiler import uses_cross_section
 from candleflow.market.intervals import check_interval
 from candleflow.market.symbols import SymbolError, read_universe_file, validate_symbols
 
@@ -19,6 +20,12 @@ class ConfiguredScan(Scan):
     """A scan restricted to ``universe`` (symbols), or run over every symbol of a run (None)."""
 
     universe: tuple[str, ...] | None = None
+
+
+def ranks_across_symbols(scan: Scan) -> bool:
+    """Whether the scan's formula compares symbols with each other (rank, percentile, zscore):
+    then it is evaluated over its whole universe at once."""
+    return uses_cross_section(compile_formula(scan.formula))
 
 
 def _universe(value, base: Path | None) -> tuple[str, ...] | None:

@@ -16,12 +16,14 @@ StageChecks = tuple[tuple[str, CheckOutcome], ...]
 
 @dataclass(frozen=True)
 class Shard:
-    """``symbols`` of one run, and the run's window as given (empty: the source's default)."""
+    """``symbols`` of one run, the run's window as given (empty: the source's default), and the
+    base bars the shard may hold at once (0: the settings' CANDLEFLOW_CHUNK_BARS)."""
 
     key: str
     symbols: tuple[str, ...]
     start: str = ""
     end: str = ""
+    chunk_bars: int = 0
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class ShardOutcome:
     last_bar: int | None
     failed: Mapping[str, str] = field(default_factory=dict)
     checks: StageChecks = ()
+    #: The shard's part of the scans stage (the scans that do not rank), or None.
+    scans: StageResult | None = None
 
 
 @dataclass(frozen=True)
@@ -48,9 +52,12 @@ class MergedOutcome:
     failed: Mapping[str, str] = field(default_factory=dict)
     #: Each check over every shard's symbols: the symbols checked summed, the failures together.
     checks: StageChecks = ()
+    #: The shards' parts of the scans stage as one (None: no shard evaluated scans).
+    scans: StageResult | None = None
 
 
-def split_into_shards(symbols: Sequence[str], size: int, start: str = "", end: str = "") -> list[Shard]:
+def split_into_shards(symbols: Sequence[str], size: int, start: str = "", end: str = "",
+                      chunk_bars: int = 0) -> list[Shard]:
     """Consecutive shards of at most ``size`` symbols, in the given order, duplicates dropped.
 
     Keys are ``shard_0000``, ``shard_0001``, ...: valid Dagster mapping keys (a symbol such as
@@ -61,7 +68,7 @@ def split_into_shards(symbols: Sequence[str], size: int, start: str = "", end: s
     unique = list(dict.fromkeys(symbols))
     if not unique:
         raise ValueError("no symbols to shard: the universe is empty")
-    return [Shard(f"shard_{index:04d}", tuple(unique[first:first + size]), start, end)
+    return [Shard(f"shard_{index:04d}", tuple(unique[first:first + size]), start, end, chunk_bars)
             for index, first in enumerate(range(0, len(unique), size))]
 
 
@@ -82,7 +89,21 @@ def merge_outcomes(outcomes: Sequence[ShardOutcome]) -> MergedOutcome:
         end=ordered[0].shard.end,
         failed={symbol: reason for outcome in ordered for symbol, reason in outcome.failed.items()},
         checks=_summed_checks([check for outcome in ordered for check in outcome.checks]),
+        scans=_summed_scans([outcome.scans for outcome in ordered if outcome.scans is not None]),
     )
+
+
+def _summed_scans(parts: Sequence[StageResult]) -> StageResult | None:
+    if not parts:
+        return None
+    summed = StageResult(parts[0].stage)
+    for part in parts:
+        summed.absorb(part)
+        summed.succeeded += part.succeeded
+        summed.failed.update(part.failed)
+    for check in summed.checks:  # each shard checked its own symbols
+        check.symbols_checked = sum(c.symbols_checked for part in parts for c in part.checks if c.name == check.name)
+    return summed
 
 
 def checks_by_stage(results: Sequence[StageResult]) -> StageChecks:

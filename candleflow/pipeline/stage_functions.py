@@ -11,8 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from candleflow.formula import BarPanel, Scan, compile_formula, evaluate_scans, required_history
-from candleflow.formula.compiler import uses_cross_section
+from candleflow.formula import BarPanel, Scan, evaluate_scans, required_history
 from candleflow.market.affected import BUILT_FROM
 from candleflow.market.bars import derive_bars
 from candleflow.market.calendar import session_parts
@@ -24,7 +23,7 @@ from candleflow.market.validation import validate_candles
 from candleflow.pipeline.chunks import no_candles_message
 from candleflow.pipeline.context import PipelineContext
 from candleflow.pipeline.result import StageResult, run_isolated
-from candleflow.pipeline.scan_config import ConfiguredScan
+from candleflow.pipeline.scan_config import ConfiguredScan, ranks_across_symbols
 from candleflow.pipeline.window import Window, history_window
 
 
@@ -75,7 +74,10 @@ def derive_all_bars(ctx: PipelineContext, result: StageResult, symbols: Sequence
     (daily-only data) succeed with nothing to derive. First, the stored bars of ``symbols`` that
     earlier runs left open and whose window has passed by "now" are marked complete.
     """
-    for symbol, count in ctx.store.complete_ended_bars(symbols, ctx.now(), ctx.calendar).items():
+    completed = ctx.store.complete_ended_bars(symbols, ctx.now(), ctx.calendar)
+    if completed:
+        ctx.recent.forget_all()  # what was kept of those bars says they are open
+    for symbol, count in completed.items():
         result.notes[symbol] = f"{symbol}: bars left open by earlier runs, now complete: {count}"
     minutes = ctx.recent.read(symbols, BASE_INTERVAL, since["5m"], window.end)
     ctx.recent.forget(BASE_INTERVAL)
@@ -213,7 +215,7 @@ def _scans_by_universe(scans: Sequence[ConfiguredScan]) -> dict[tuple[frozenset[
     """Scans grouped by the universe they are restricted to (None: every symbol) and by whether
     they rank across it (use a cross-sectional function)."""
     return _grouped(scans, lambda scan: (None if scan.universe is None else frozenset(scan.universe),
-                                         uses_cross_section(compile_formula(scan.formula))))
+                                         ranks_across_symbols(scan)))
 
 
 def _scan_symbols(ctx: PipelineContext, symbols: Sequence[str], universe: frozenset[str] | None,

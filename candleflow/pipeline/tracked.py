@@ -10,7 +10,7 @@ retry re-queues it.
 """
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from candleflow.pipeline.chunks import ChunkProgress
 from candleflow.pipeline.context import PipelineContext
@@ -82,12 +82,15 @@ class RunTracker:
             if symbols:
                 self.service.progress(_domain(stage), self._keys(sorted(symbols)), done, total)
 
-    def close(self) -> None:
-        """FAILED for symbols a stage never saw because an earlier stage failed them."""
+    def close(self, reasons: Mapping[str, str] | None = None) -> None:
+        """FAILED for symbols a stage never saw: with their reason in ``reasons`` (they failed
+        this stage in another step), else because an earlier stage failed them."""
         for stage, symbols in self.open.items():
             if symbols:
-                self.service.fail(_domain(stage), self._keys(sorted(symbols)),
-                                  f"not run: an earlier stage failed for this symbol ({stage})")
+                keys = self._keys(sorted(symbols))
+                default = f"not run: an earlier stage failed for this symbol ({stage})"
+                self.service.fail(_domain(stage), keys,
+                                  {key: (reasons or {}).get(key.partition_key, default) for key in keys})
                 symbols.clear()
 
     def abort(self, message: str) -> None:
@@ -117,19 +120,30 @@ class TrackedChunks:
 
 def run_tracked(ctx: PipelineContext, tracker: RunTracker, stages: Sequence[str],
                 symbols: Sequence[str], window: Window | None,
-                log: Callable[[str], None] = lambda message: None) -> list[StageResult]:
+                log: Callable[[str], None] = lambda message: None, *, untracked: Sequence[str] = (),
+                prior: Mapping[str, StageResult] | None = None) -> list[StageResult]:
     """``run_stages`` with every stage's outcome written to the tracking rows as it ends, and,
     over a window run in chunks, each chunk recorded (``run_chunks``), its progress logged with
-    ``log`` and counted on the rows still open (``items_completed`` of ``items_total`` sessions)."""
-    timed(tracker, tracker.begin, stages, symbols)
+    ``log`` and counted on the rows still open (``items_completed`` of ``items_total`` sessions).
+
+    Stages in ``untracked`` run without tracking rows: another step tracks them, and gets their
+    results as its ``prior``, the part of a stage done elsewhere (the scans that do not rank,
+    evaluated in the shards) that is added to its own result before the rows are finished."""
+    tracked = [stage for stage in stages if stage not in untracked]
+    timed(tracker, tracker.begin, tracked, symbols)
+
+    def stage_done(result: StageResult) -> None:
+        if prior and result.stage in prior:
+            result.absorb(prior[result.stage])
+        if result.stage in tracked:
+            timed(tracker, tracker.finish, result)
 
     def chunk_done(progress: ChunkProgress) -> None:
         log(progress.describe())
         timed(tracker, tracker.progress, progress.sessions_done, progress.sessions_total)
 
     try:
-        results = run_stages(ctx, stages, symbols, window,
-                             lambda result: timed(tracker, tracker.finish, result),
+        results = run_stages(ctx, stages, symbols, window, stage_done,
                              ledger=TrackedChunks(tracker, stages, symbols), on_chunk_done=chunk_done)
     except Exception as exc:
         tracker.abort(f"{type(exc).__name__}: {exc}")

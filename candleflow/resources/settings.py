@@ -24,8 +24,8 @@ class PipelineSettings(dg.ConfigurableResource):
     scan_time_limit_s: float = Field(default=SCAN_TIME_LIMIT_S, description="Wall-clock seconds one "
                                      "scan may take on one block of symbols.")
 
-    chunk_bars: int = Field(default=DEFAULT_CHUNK_BARS, description="Base bars a step holds at once: a "
-                            "longer window runs in chunks of as many sessions as hold that many.")
+    chunk_bars: int = Field(default=DEFAULT_CHUNK_BARS, description="Base bars a run holds at once (its "
+                            "shards running at once share them): a longer window runs in chunks of sessions.")
 
     def indicator_specs(self) -> list[IndicatorSpec]:
         return load_indicator_specs(self.indicators_file) if self.indicators_file else list(DEFAULT_INDICATORS)

@@ -1,17 +1,18 @@
 """Run the whole universe once a day after the session close; skip exchange holidays.
 
-A schedule, not declarative automation (``AutomationCondition.on_cron``): the run covers every
-symbol as one partition range with the session as run config, and skips exchange holidays; an
-automation condition launches runs per partition, without run config or the exchange calendar.
+A schedule, not declarative automation (``AutomationCondition.on_cron``): the run is one
+``market_data_universe`` run over every symbol (shards on every core) with the session as run
+config, and skips exchange holidays; an automation condition launches runs per partition, without
+run config or the exchange calendar.
 """
 
 from datetime import timedelta
 
 import dagster as dg
 
-from candleflow.dagster_steps.partitions import SYMBOLS_PARTITIONS_NAME, partition_range_tags
-from candleflow.defs.market_data.assets import SESSIONS, SIGNALS_DUE, market_data_pipeline
-from candleflow.defs.market_data.jobs import market_data_job
+from candleflow.dagster_steps.partitions import SYMBOLS_PARTITIONS_NAME
+from candleflow.defs.market_data.assets import SESSIONS, SIGNALS_DUE
+from candleflow.defs.market_data.sharded import market_data_universe_job, plan_shards
 from candleflow.market.calendar import ExchangeSessions
 from candleflow.resources import PipelineSettings
 
@@ -25,7 +26,7 @@ def after_close_schedule(sessions: ExchangeSessions) -> dg.ScheduleDefinition:
 
     @dg.schedule(
         name="daily_after_close",
-        job=market_data_job,
+        job=market_data_universe_job,
         cron_schedule=sessions.cron_after_close(RUN_DELAY),
         execution_timezone=sessions.timezone,
         description=f"{RUN_DELAY.seconds // 60} minutes after the {sessions.calendar_name} close: "
@@ -43,9 +44,7 @@ def after_close_schedule(sessions: ExchangeSessions) -> dg.ScheduleDefinition:
             return dg.SkipReason("the universe is empty: add symbols with `candleflow universe add`")
         return dg.RunRequest(
             run_key=f"session-{day}",
-            tags=partition_range_tags(symbols),
-            run_config={"ops": {market_data_pipeline.op.name: {"config": {"start": str(day),
-                                                                           "end": str(day)}}}},
+            run_config={"ops": {plan_shards.name: {"config": {"start": str(day), "end": str(day)}}}},
         )
 
     return daily_after_close

@@ -38,8 +38,9 @@ from candleflow.dagster_steps.worker_processes import candleflow_multiprocess_ex
 from candleflow.market.checks import CheckOutcome
 from candleflow.market.symbols import require_known
 from candleflow.pipeline.context import resolve_window
-from candleflow.pipeline.registry import PER_SYMBOL_STAGES, PIPELINE
+from candleflow.pipeline.registry import PER_SYMBOL_STAGES, PIPELINE, SCAN_SIGNALS
 from candleflow.pipeline.result import StageResult
+from candleflow.pipeline.scan_config import ranks_across_symbols
 from candleflow.pipeline.shards import Shard, ShardOutcome, checks_by_stage, merge_outcomes, split_into_shards
 from candleflow.pipeline.tracked import RunTracker, run_tracked
 from candleflow.pipeline.window import window_of_bars
@@ -60,48 +61,63 @@ class ShardedRunConfig(RunWindow):
 
 
 @dg.op(out=dg.DynamicOut(Shard), description="Cuts the run's symbols into shards of `shard_size`.")
-def plan_shards(context: dg.OpExecutionContext, config: ShardedRunConfig) -> Iterator[dg.DynamicOutput]:
+def plan_shards(context: dg.OpExecutionContext, config: ShardedRunConfig,
+                settings: PipelineSettings) -> Iterator[dg.DynamicOutput]:
     universe = context.instance.get_dynamic_partitions(SYMBOLS_PARTITIONS_NAME)
     symbols = require_known(config.symbols, universe) if config.symbols else list(universe)
-    size = config.shard_size or -(-len(symbols) // worker_count(read_settings()))
-    shards = split_into_shards(symbols, max(size, 1), config.start, config.end)
-    context.log.info(f"{len(symbols)} symbols in {len(shards)} shards of at most {size}")
+    workers = worker_count(read_settings())
+    size = max(config.shard_size or -(-len(symbols) // workers), 1)
+    # the shards that run at once share the run's chunk of bars (CANDLEFLOW_CHUNK_BARS)
+    at_once = min(-(-len(symbols) // size), workers)
+    shards = split_into_shards(symbols, size, config.start, config.end, max(settings.chunk_bars // at_once, 1))
+    context.log.info(f"{len(symbols)} symbols in {len(shards)} shards of at most {size}, {at_once} at once")
     for shard in shards:
         yield dg.DynamicOutput(shard, mapping_key=shard.key)
 
 
 @dg.op(retry_policy=STEP_RETRY_POLICY, pool=STORE_POOL,
-       description="Raw candles, derived bars and indicators of one shard.")
+       description="Raw candles, derived bars, indicators and the scans that do not rank, of one shard.")
 def process_shard(context: dg.OpExecutionContext, shard: Shard, store: StoreResource,
                   candle_source: CandleSourceResource, settings: PipelineSettings) -> ShardOutcome:
     with pipeline_step(context, store, candle_source, settings, TRACKING_STEP) as (pipeline, tracker):
+        # The scans that do not compare symbols run here, on the bars still in memory; their
+        # result goes to scan_universe, which tracks and reports the scans stage as a whole.
+        pipeline.scans = [scan for scan in pipeline.scans if not ranks_across_symbols(scan)]
+        pipeline.chunk_bars = shard.chunk_bars or pipeline.chunk_bars
+        stages = [*PER_SYMBOL_STAGES, *([SCAN_SIGNALS.name] if pipeline.scans else [])]
         take_over_lost_attempt(context, tracker, PER_SYMBOL_STAGES, shard.symbols)
-        results = run_tracked(pipeline, tracker, PER_SYMBOL_STAGES, shard.symbols,
-                              resolve_window(pipeline, shard.start, shard.end), context.log.info)
-    _report(context, results, tracker)
-    ingest = results[0]
+        results = run_tracked(pipeline, tracker, stages, shard.symbols,
+                              resolve_window(pipeline, shard.start, shard.end), context.log.info,
+                              untracked=[SCAN_SIGNALS.name])
+    per_symbol = [result for result in results if result.stage != SCAN_SIGNALS.name]
+    scans = next((result for result in results if result.stage == SCAN_SIGNALS.name), None)
+    _report(context, per_symbol, tracker)
+    ingest = per_symbol[0]
     # Each stage saw only the survivors of the one before: the last stage's are the shard's.
-    return ShardOutcome(shard, tuple(results[-1].succeeded), ingest.first_bar, ingest.last_bar,
-                        stage_failures(results), checks_by_stage(results))
+    survivors = (scans or per_symbol[-1]).succeeded
+    return ShardOutcome(shard, tuple(survivors), ingest.first_bar, ingest.last_bar, stage_failures(results),
+                        checks_by_stage(per_symbol), scans)
 
 
 @dg.op(retry_policy=STEP_RETRY_POLICY, pool=STORE_POOL,
-       description="The scans over every symbol the shards left.")
+       description="The scans that rank, over every symbol the shards left; the scans stage reported.")
 def scan_universe(context: dg.OpExecutionContext, outcomes: list[ShardOutcome], store: StoreResource,
                   candle_source: CandleSourceResource, settings: PipelineSettings) -> None:
     merged = merge_outcomes(outcomes)
     _log_checks(context, merged.checks)  # the per-symbol stages' checks over every shard
     with pipeline_step(context, store, candle_source, settings, TRACKING_STEP) as (pipeline, tracker):
-        # A symbol that failed in its shard gets a FAILED scans row, as in a market_data run.
+        # A symbol that failed in its shard gets a FAILED scans row, as in a market_data run:
+        # with the reason if it failed the scans there, else as not run.
         tracker.begin(CROSS_SECTIONAL_STAGES, [s for s in merged.symbols if s not in merged.succeeded])
-        tracker.close()
+        tracker.close(merged.scans.failed if merged.scans else None)
         fail_if_every_symbol_failed(merged.succeeded, merged.failed)
         window = resolve_window(pipeline, merged.start, merged.end)
         if window is None and merged.first_bar is not None:
             window = window_of_bars(pipeline.calendar, merged.first_bar, merged.last_bar)
+        pipeline.scans = [scan for scan in pipeline.scans if ranks_across_symbols(scan)]
         take_over_lost_attempt(context, tracker, CROSS_SECTIONAL_STAGES, merged.succeeded)
         results = run_tracked(pipeline, tracker, CROSS_SECTIONAL_STAGES, merged.succeeded, window,
-                              context.log.info)
+                              context.log.info, prior={SCAN_SIGNALS.name: merged.scans} if merged.scans else None)
     _report(context, results, tracker)
     _log_checks(context, checks_by_stage(results))
     fail_if_every_symbol_failed(results[-1].succeeded, {**merged.failed, **stage_failures(results)})
