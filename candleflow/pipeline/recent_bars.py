@@ -105,6 +105,8 @@ class RecentBars:
         symbols = written["symbol"].unique().tolist()
         if kept is None or kept.until is None or since < kept.since or not kept.symbols.issuperset(symbols):
             return None
+        if interval not in self._first_read:
+            return None  # nothing read it since it was kept: no warm-up to carry
         # from the end of the kept rows (or the first written bar) on, the store must hold only
         # the written bars (a session's bars follow the kept ones after a night without bars)
         stored = self.store.count_candles(symbols, interval, min(since, kept.until), None)

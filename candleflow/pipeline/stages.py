@@ -4,8 +4,8 @@ import time
 from collections.abc import Callable, Sequence
 
 from candleflow.market.affected import affected_bars
-from candleflow.pipeline.chunks import (ChunkLedger, ChunkProgress, ChunkedResults, session_chunks,
-                                       sessions_per_chunk)
+from candleflow.pipeline.chunks import (ChunkLedger, ChunkProgress, ChunkedResults, release_freed_memory,
+                                       session_chunks, sessions_per_chunk)
 from candleflow.pipeline.context import PipelineContext, latest_closed_window
 from candleflow.pipeline.recent_bars import RecentBars
 from candleflow.pipeline.registry import PIPELINE, RAW_CANDLES, STAGES
@@ -74,6 +74,7 @@ def _run_chunked(ctx: PipelineContext, stages: Sequence[str], symbols: Sequence[
             if ledger is not None:
                 ledger.record(chunk, failures, written, time.perf_counter() - chunk_started)
         sessions_done += len(chunk.sessions)
+        release_freed_memory()
         if on_chunk_done is not None:
             on_chunk_done(ChunkProgress(chunk, index, len(chunks), sessions_done, len(window.sessions),
                                         rows, time.perf_counter() - started, resumed))
