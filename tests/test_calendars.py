@@ -136,7 +136,7 @@ def test_the_24_7_schedule_runs_the_day_that_closed_at_midnight():
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(SYMBOLS_PARTITIONS_NAME, SYMBOLS)
         sunday = evaluate(ALWAYS, dt.datetime(2024, 3, 11, 0, 5, tzinfo=dt.UTC), instance)
-        assert sunday.run_config["ops"]["market_data_pipeline"]["config"] == {
+        assert sunday.run_config["ops"]["plan_shards"]["config"] == {
             "start": "2024-03-10", "end": "2024-03-10"}
 
 
