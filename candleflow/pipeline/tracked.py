@@ -6,7 +6,9 @@ the domain it depends on), re-queue the ones a previous attempt left FAILED, and
 succeeded, FAILED with the reason for the others, and a heartbeat on the rows of the stages still
 to come. close: rows still PROCESSING at the end belong to symbols that dropped out at an earlier
 stage. abort: the step is raising; every row still PROCESSING is FAILED with the error, so a step
-retry re-queues it.
+retry re-queues it. progress: over a window run in chunks, the sessions done of the total on every
+row still open; the chunks themselves are rows of ``run_chunks`` (``TrackedChunks``), which the
+next attempt of the run chain skips.
 """
 
 import time
