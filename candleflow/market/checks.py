@@ -4,7 +4,7 @@ They recompute, independently of ``bars.derive_bars``, what must hold between th
 bars derived from them, so that a bug in derivation or a corrupted write shows up as a failed check.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +24,22 @@ class CheckOutcome:
     @property
     def passed(self) -> bool:
         return not self.failures
+
+
+def combined_checks(outcomes: Iterable[CheckOutcome], count: Callable[[int, int], int]) -> list[CheckOutcome]:
+    """One outcome per check name, in order of first appearance, with each symbol's first failure.
+    ``count`` combines the symbols checked: ``max`` where the outcomes saw the same symbols (chunks
+    of a window), ``operator.add`` where they saw different ones (shards of a run)."""
+    merged: dict[str, CheckOutcome] = {}
+    for outcome in outcomes:
+        into = merged.get(outcome.name)
+        if into is None:
+            merged[outcome.name] = CheckOutcome(outcome.name, outcome.symbols_checked, dict(outcome.failures))
+            continue
+        into.symbols_checked = count(into.symbols_checked, outcome.symbols_checked)
+        for symbol, reason in outcome.failures.items():
+            into.failures.setdefault(symbol, reason)
+    return list(merged.values())
 
 
 def _first_failure(outcome: CheckOutcome, frame: pd.DataFrame, mask: np.ndarray, what: str) -> None:

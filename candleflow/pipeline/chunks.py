@@ -29,6 +29,8 @@ from candleflow.pipeline.window import Window
 #: 1m bars a run holds at once by default (CANDLEFLOW_CHUNK_BARS; a universe run's shards that run at
 #: once share them): about one session of 2,500 symbols.
 DEFAULT_CHUNK_BARS = 1_000_000
+_LIBC_NAME = ctypes.util.find_library("c")
+_LIBC = ctypes.CDLL(_LIBC_NAME) if _LIBC_NAME else None
 
 
 def sessions_per_chunk(calendar: ExchangeSessions, base_interval: str, symbols: int, chunk_bars: int) -> int:
@@ -46,9 +48,6 @@ def release_freed_memory() -> None:
     trim = getattr(_LIBC, "malloc_trim", None)
     if trim is not None:
         trim(0)
-
-
-_LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("c") else None
 
 
 def session_chunks(window: Window, size: int) -> list[Window]:
@@ -90,7 +89,7 @@ ChunkFailures = Mapping[str, Mapping[str, str]]
 
 
 class ChunkLedger(Protocol):
-    """Which chunks of a step's window its run chain has finished (``RunTracker.chunk_ledger``)."""
+    """Which chunks of a step's window its run chain has finished (``pipeline.tracked.TrackedChunks``)."""
 
     def finished(self) -> Mapping[tuple[date, date], ChunkFailures]:
         """(first, last session) of each finished chunk -> its failures."""

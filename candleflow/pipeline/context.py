@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from candleflow.formula.limits import SCAN_TIME_LIMIT_S
 from candleflow.market.calendar import ExchangeSessions
-from candleflow.pipeline.chunks import DEFAULT_CHUNK_BARS
 from candleflow.market.indicators import IndicatorSpec
+from candleflow.pipeline.chunks import DEFAULT_CHUNK_BARS
 from candleflow.pipeline.recent_bars import RecentBars
 from candleflow.pipeline.scan_config import ConfiguredScan
 from candleflow.pipeline.window import Window, window_between

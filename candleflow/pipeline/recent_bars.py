@@ -112,7 +112,7 @@ class RecentBars:
         stored = self.store.count_candles(symbols, interval, min(since, kept.until), None)
         if stored != written["symbol"].value_counts().to_dict():
             return None  # it holds other bars of theirs there: not all of them are in memory
-        first = max(kept.since, self._first_read.get(interval, kept.since))
+        first = max(kept.since, self._first_read[interval])
         frame = kept.frame
         before = frame[frame["symbol"].isin(symbols) & frame["bar_start"].between(first, since - 1)]
         return _Kept(_sorted(pd.concat([before, written], ignore_index=True)), first, OPEN_END,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from candleflow.isolation import batch_then_one_by_one, error_text
-from candleflow.market.checks import CheckOutcome
+from candleflow.market.checks import CheckOutcome, combined_checks
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,6 @@ class StageResult:
             known = self.changed.get(name, (int(low), int(high)))
             self.changed[name] = (min(known[0], int(low)), max(known[1], int(high)))
 
-
     def absorb(self, other: "StageResult") -> None:
         """Add ``other``, the same stage over other symbols or sessions: its rows, notes, seconds,
         spans and checks (one outcome per check: the most symbols either checked, every failure).
@@ -71,14 +70,7 @@ class StageResult:
         for interval, (low, high) in other.changed.items():
             known = self.changed.get(interval, (low, high))
             self.changed[interval] = (min(known[0], low), max(known[1], high))
-        for outcome in other.checks:
-            into = next((c for c in self.checks if c.name == outcome.name), None)
-            if into is None:
-                into = CheckOutcome(outcome.name, 0)
-                self.checks.append(into)
-            into.symbols_checked = max(into.symbols_checked, outcome.symbols_checked)
-            for symbol, reason in outcome.failures.items():
-                into.failures.setdefault(symbol, reason)
+        self.checks = combined_checks([*self.checks, *other.checks], max)
 
 
 def run_isolated(symbols: Sequence[str], work: Callable[[list[str]], pd.DataFrame],

@@ -4,10 +4,11 @@ The per-symbol stages (raw candles, derived bars, indicators) run shard by shard
 cross-sectional (ranks across the run's symbols), so they run once over what every shard left.
 """
 
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from candleflow.market.checks import CheckOutcome
+from candleflow.market.checks import CheckOutcome, combined_checks
 from candleflow.pipeline.result import StageResult
 
 #: A stage's check outcomes, each with the name of its stage.
@@ -101,8 +102,8 @@ def _summed_scans(parts: Sequence[StageResult]) -> StageResult | None:
         summed.absorb(part)
         summed.succeeded += part.succeeded
         summed.failed.update(part.failed)
-    for check in summed.checks:  # each shard checked its own symbols
-        check.symbols_checked = sum(c.symbols_checked for part in parts for c in part.checks if c.name == check.name)
+    # each shard checked its own symbols
+    summed.checks = combined_checks([check for part in parts for check in part.checks], operator.add)
     return summed
 
 
@@ -111,9 +112,9 @@ def checks_by_stage(results: Sequence[StageResult]) -> StageChecks:
 
 
 def _summed_checks(checks: Sequence[tuple[str, CheckOutcome]]) -> StageChecks:
-    summed: dict[tuple[str, str], CheckOutcome] = {}
+    """Each stage's checks over every shard (each shard checked its own symbols)."""
+    by_stage: dict[str, list[CheckOutcome]] = {}
     for stage, outcome in checks:
-        into = summed.setdefault((stage, outcome.name), CheckOutcome(outcome.name, 0))
-        into.symbols_checked += outcome.symbols_checked
-        into.failures.update(outcome.failures)
-    return tuple((stage, outcome) for (stage, _), outcome in summed.items())
+        by_stage.setdefault(stage, []).append(outcome)
+    return tuple((stage, outcome) for stage, outcomes in by_stage.items()
+                 for outcome in combined_checks(outcomes, operator.add))

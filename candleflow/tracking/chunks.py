@@ -1,6 +1,6 @@
 """The ``run_chunks`` rows: which chunks of sessions each step of a run chain has finished.
 
-A step over a long window records each chunk as it finishes (``RunTracker.chunk_ledger``); the
+A step over a long window records each chunk as it finishes (``pipeline.tracked.TrackedChunks``); the
 next attempt of the same run chain (a step retry, a re-execution from failure) skips those, so a
 killed backfill continues from its first unfinished chunk. Recording twice keeps the first row.
 """
@@ -26,12 +26,11 @@ def symbols_key(stages: Sequence[str], symbols: Sequence[str]) -> str:
 
 @dataclass(frozen=True)
 class ChunkTotals:
-    """Of a run chain: finished chunks, sessions and rows per step, and the wall seconds spent."""
+    """Of a run chain, summed over its steps: finished chunks, their sessions and rows written."""
 
     chunks: int
     sessions: int
     rows_written: int
-    seconds: float
 
 
 class ChunkRecords:
@@ -70,9 +69,8 @@ class ChunkRecords:
     def totals(self, root_run_id: str) -> ChunkTotals:
         """What the steps of the run chain ``root_run_id`` have finished so far, summed."""
         with self.engine.connect() as conn:
-            chunks, sessions, rows, seconds = conn.execute(
+            chunks, sessions, rows = conn.execute(
                 select(func.count(), func.coalesce(func.sum(TABLE.c.sessions), 0),
-                       func.coalesce(func.sum(TABLE.c.rows_written), 0),
-                       func.coalesce(func.sum(TABLE.c.seconds), 0.0))
+                       func.coalesce(func.sum(TABLE.c.rows_written), 0))
                 .where(TABLE.c.root_run_id == root_run_id)).one()
-        return ChunkTotals(int(chunks), int(sessions), int(rows), float(seconds))
+        return ChunkTotals(int(chunks), int(sessions), int(rows))

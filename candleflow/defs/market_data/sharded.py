@@ -17,6 +17,7 @@ Tracking rows are keyed by the ``market_data_pipeline`` step in the run chain, t
 docs/deployment.md, "When a worker dies".
 """
 
+import math
 from collections.abc import Iterator, Sequence
 
 import dagster as dg
@@ -66,9 +67,9 @@ def plan_shards(context: dg.OpExecutionContext, config: ShardedRunConfig,
     universe = context.instance.get_dynamic_partitions(SYMBOLS_PARTITIONS_NAME)
     symbols = require_known(config.symbols, universe) if config.symbols else list(universe)
     workers = worker_count(read_settings())
-    size = max(config.shard_size or -(-len(symbols) // workers), 1)
+    size = max(config.shard_size or math.ceil(len(symbols) / workers), 1)
     # the shards that run at once share the run's chunk of bars (CANDLEFLOW_CHUNK_BARS)
-    at_once = min(-(-len(symbols) // size), workers)
+    at_once = min(math.ceil(len(symbols) / size), workers)
     shards = split_into_shards(symbols, size, config.start, config.end, max(settings.chunk_bars // at_once, 1))
     context.log.info(f"{len(symbols)} symbols in {len(shards)} shards of at most {size}, {at_once} at once")
     for shard in shards:
